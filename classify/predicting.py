@@ -1,0 +1,110 @@
+"""Prediction on new notices (read -> segment -> classify) or on given measures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from classify.labels import LABELS
+from classify.reading import NoticeError, iter_notice_paths, read_notice
+from classify.segmenting import segment_notice
+
+
+@dataclass
+class NoticePredictions:
+    rows: pd.DataFrame
+    errors: list[NoticeError] = field(default_factory=list)
+
+
+def load_model(uri: str):
+    """Load a pyfunc model from anything MLflow resolves (models:/name@alias, runs:/…, a path)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri)
+
+
+def _classify(model, frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=["label", "confidence", *[f"prob_{lab}" for lab in LABELS]])
+    out = model.predict(frame[["text", "heading"]])
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def predict_notices(model, inputs: list[str | Path], *, progress: bool = True) -> NoticePredictions:
+    """Segment every notice and classify its measures; bad files are collected, not fatal."""
+    from tqdm.auto import tqdm
+
+    records, errors = [], []
+    for path in tqdm(iter_notice_paths(inputs), desc="reading notices", unit="notice", disable=not progress):
+        try:
+            notice = read_notice(path)
+            measures = segment_notice(notice)
+        except NoticeError as exc:
+            errors.append(exc)
+            continue
+        if not measures:
+            errors.append(NoticeError(path, "no rectification measure found (is this an inspection-rectification notice?)"))
+            continue
+        for m in measures:
+            records.append({"notice": m.notice_id, "file": str(path), "id": m.id, "issuer": m.issuer, "date": m.date,
+                            "heading": m.heading, "text": m.text, "_model_text": m.text_simplified,
+                            "_model_heading": " > ".join(m.heading_path)})
+    base = pd.DataFrame(records, columns=["notice", "file", "id", "issuer", "date", "heading", "text",
+                                          "_model_text", "_model_heading"])
+    preds = _classify(model, pd.DataFrame({"text": base["_model_text"], "heading": base["_model_heading"]}))
+    rows = pd.concat([base.drop(columns=["_model_text", "_model_heading"]).reset_index(drop=True), preds], axis=1)
+    return NoticePredictions(rows=rows, errors=errors)
+
+
+class MeasuresFileError(ValueError):
+    pass
+
+
+def read_measures_file(path: str | Path) -> pd.DataFrame:
+    """JSONL objects with ``text`` and optional ``heading`` and ``id``; order is kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise MeasuresFileError(f"{path}: file not found")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MeasuresFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+                raise MeasuresFileError(f"{path}:{lineno}: each line needs a non-empty 'text'")
+            heading = obj.get("heading") or ""
+            if isinstance(heading, list):
+                heading = " > ".join(heading)
+            rows.append({"id": obj.get("id"), "heading": str(heading), "text": obj["text"]})
+    if not rows:
+        raise MeasuresFileError(f"{path}: no measures in the file")
+    return pd.DataFrame(rows)
+
+
+def predict_measures(model, measures: pd.DataFrame) -> pd.DataFrame:
+    preds = _classify(model, measures[["text", "heading"]])
+    return pd.concat([measures.reset_index(drop=True), preds], axis=1)
+
+
+def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Counts per category for each notice, with a total row."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*LABELS, "measures"])
+    table = pd.crosstab(rows["notice"], rows["label"]).reindex(columns=list(LABELS), fill_value=0)
+    table["measures"] = table.sum(axis=1)
+    table.loc["total"] = table.sum()
+    return table
+
+
+def write_predictions(rows: pd.DataFrame, path: str | Path) -> int:
+    from classify.dataset import write_records
+
+    clean = rows.astype(object).where(pd.notna(rows), None)
+    return write_records(clean.to_dict(orient="records"), path)

@@ -1,0 +1,260 @@
+"""Reading a notice file: bytes -> text, web chrome dropped, punctuation normalised, simplified form.
+
+The published text keeps the issuer's script (a traditional notice stays traditional); the
+simplified form, made with OpenCC t2s, is what models see. Every problem with an input file is
+raised as :class:`NoticeError`, whose message names the file and the problem in one line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import charset_normalizer
+
+SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
+MAX_NOTICE_BYTES = 5 * 1024 * 1024  # real notices are 10-100 KB; 5 MB is generous
+
+# Only these encodings are considered: notices are published in UTF-8, GB2312/GBK/GB18030 or Big5.
+_CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5"]
+
+
+class NoticeError(ValueError):
+    """A notice file cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice as read: ``text`` in the published script, ``simplified`` the t2s form (same lines)."""
+
+    notice_id: str
+    path: str
+    encoding: str
+    text: str
+    simplified: str
+    meta_date: str | None = None  # from a page's "发布时间:" line, which is dropped as chrome
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Convert traditional characters to simplified (OpenCC t2s); simplified input is unchanged."""
+    return _t2s().convert(text)
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > len(sample) * 0.05
+
+
+def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
+    """Decode notice bytes, detecting the encoding; returns (text, encoding name)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    if _looks_binary(data):
+        raise NoticeError(path, "binary file, not a text or HTML notice")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(data, cp_isolation=_CANDIDATE_ENCODINGS).best()
+    if best is None:
+        raise NoticeError(path, "cannot detect the text encoding (tried UTF-8, GB18030/GBK, Big5)")
+    return str(best), best.encoding
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_CHROME_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "button")
+_CHROME_ATTR = re.compile(
+    r"nav|menu|breadcrumb|crumb|footer|header|sidebar|share|login|search|toolbar|friend|links?$|copyright",
+    re.I,
+)
+_BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table")
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page, one block element per line, navigation and footers removed."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "lxml")
+    for tag in soup(_CHROME_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.decomposed or tag.name in ("html", "body"):
+            continue
+        attrs = " ".join([*tag.get("class", []), tag.get("id", "") or ""])
+        if attrs and _CHROME_ATTR.search(attrs):
+            tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    body = soup.body or soup
+    return body.get_text()
+
+
+# --- normalisation --------------------------------------------------------------------------
+
+# Full-width ASCII forms become ASCII so that "(一)" and "(一)", ":" and ":" read alike.
+# NFKC would also do this but turns ①② into 1 2, which are list markers we need to keep.
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH.update({0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x2009: 0x20, 0x200B: None})
+_FULLWIDTH.update({0xFEFF: None, 0x2028: 0x0A, 0x2029: 0x0A})
+_INLINE_SPACE = re.compile(r"[ \t\f\v]+")
+# A space between two CJK characters is layout, not content (HTML indentation, justified text).
+_CJK_SPACE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef,.;:!?()]) +(?=[\u3000-\u9fff\uff00-\uffef(])")
+
+
+def normalise_text(text: str) -> str:
+    """Punctuation and white space normalised; one paragraph per line; no empty lines."""
+    text = unicodedata.normalize("NFC", text).translate(_FULLWIDTH)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = []
+    for raw in text.split("\n"):
+        line = _INLINE_SPACE.sub(" ", raw).strip()
+        line = _CJK_SPACE.sub("", line)
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+# --- web chrome -----------------------------------------------------------------------------
+
+# Lines that are page furniture wherever they stand. Checked against the simplified line.
+_CHROME_LINE = re.compile(
+    r"^(登录|注册|返回首页|首页|收藏|打印|关闭|关闭窗口|分享|分享到|关注|相关推荐|最近搜索|扫一扫|"
+    r"政务微信|政务微博|微信|微博|无障碍|繁体|简体|繁體|English|招标|业主|热门搜索|-|\|)$"
+    r"|^(上一篇|下一篇|上一条|下一条)\s*[::]"
+    r"|字体(大小)?\s*[::]|字号\s*[::]|【?\s*字体\s*[::]|^\[?\s*(大|中|小)\s*(大|中|小)?\s*\]?$"
+    r"|^友情链接|^备案号|ICP\s*备|ICP证|公网安备|网站标识码|网站识别码|版权所有|Copyright|©"
+    r"|^(点击量|点击数|浏览次数|访问量|阅读量|浏览量)\s*[::]|^\d+人觉得有用$|^标签\s*[::]|^关注我们"
+    r"|^查看原文|电话咨询\s*[::]|QQ咨询|在线客服|客服系统|技术支持\s*[::]|主办单位\s*[::]|承办单位\s*[::]"
+    r"|^(本站|当前位置)\s*[::]|^您(现在)?的?位置\s*[::]",
+    re.I,
+)
+# Metadata lines ("时间:2023-07-05 来源:区委巡察办", "来源:东莞市科技局 发布时间:…").
+_META_LINE = re.compile(r"^(发布)?(时间|日期)\s*[::].{0,40}(来源|作者|点击|浏览|字体)|^来源\s*[::].{0,60}(时间|日期)")
+# Contact lines in the closing block.
+_CONTACT_LINE = re.compile(
+    r"^(联系电话|联系方式|电话|电子邮箱|邮箱|邮政编码|邮编|联系地址|通信地址|通讯地址|传真|地址)\s*[::]"
+)
+
+
+def is_chrome_line(simplified_line: str) -> bool:
+    """True for web-page furniture and contact lines that are never part of a notice's content."""
+    line = simplified_line.strip()
+    return bool(_CHROME_LINE.search(line) or _META_LINE.search(line) or _CONTACT_LINE.search(line))
+
+
+def drop_chrome(text: str, simplified: str) -> tuple[str, str]:
+    """Remove chrome lines from both forms, keeping them line-aligned."""
+    kept_t, kept_s = [], []
+    for line_t, line_s in zip(text.split("\n"), simplified.split("\n"), strict=True):
+        if not is_chrome_line(line_s):
+            kept_t.append(line_t)
+            kept_s.append(line_s)
+    return "\n".join(kept_t), "\n".join(kept_s)
+
+
+_META_DATE = re.compile(r"(?:时间|日期)\s*[::]\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})")
+
+
+def _meta_date(simplified: str) -> str | None:
+    for line in simplified.split("\n")[:15]:
+        if _META_LINE.search(line) or len(line) < 60:
+            m = _META_DATE.search(line)
+            if m:
+                return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
+    return None
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def read_notice_bytes(data: bytes, notice_id: str, *, path: str | Path = "<bytes>", html: bool = False) -> Notice:
+    """Build a :class:`Notice` from raw bytes (``html`` strips markup first)."""
+    raw, encoding = decode_bytes(data, path)
+    if html:
+        raw = html_to_text(raw)
+    text = normalise_text(raw)
+    if not text:
+        raise NoticeError(path, "no text in the file")
+    simplified = to_simplified(text)
+    # OpenCC maps characters one to one on these texts, but guard the line alignment anyway.
+    if simplified.count("\n") != text.count("\n"):
+        simplified = "\n".join(to_simplified(line) for line in text.split("\n"))
+    meta_date = _meta_date(simplified)
+    text, simplified = drop_chrome(text, simplified)
+    if not text.strip():
+        raise NoticeError(path, "nothing but page chrome in the file")
+    return Notice(notice_id, str(path), encoding, text, simplified, meta_date)
+
+
+def read_notice(path: str | Path, *, max_bytes: int = MAX_NOTICE_BYTES) -> Notice:
+    """Read a ``.txt``/``.html``/``.htm`` notice; the notice id is the file name without suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise NoticeError(path, f"unsupported file type '{suffix or '(none)'}' (expected .txt, .html or .htm)")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise NoticeError(
+                path, f"file is too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit); is it a notice?"
+            )
+        data = path.read_bytes()
+    except PermissionError:
+        raise NoticeError(path, "permission denied") from None
+    except FileNotFoundError:
+        raise NoticeError(path, "file not found") from None
+    except IsADirectoryError:
+        raise NoticeError(path, "is a directory") from None
+    if not data.strip():
+        raise NoticeError(path, "empty file")
+    return read_notice_bytes(data, path.stem, path=path, html=suffix in (".html", ".htm"))
+
+
+def iter_notice_paths(inputs: list[str | Path]) -> list[Path]:
+    """Expand files and directories into notice paths (directories: supported suffixes, sorted)."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUPPORTED_SUFFIXES))
+        else:
+            paths.append(p)
+    # a file named twice (directly and through its folder) is read once
+    seen: set[Path] = set()
+    unique = []
+    for p in paths:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            unique.append(p)
+    return unique

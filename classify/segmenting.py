@@ -1,0 +1,361 @@
+"""Cutting a notice into rectification measures (the unit of ../shared/codebook.md).
+
+The notice is read as a tree of numbered headings (一、 > (一) > 1. > (1) > ①). Text under a
+heading that has sub-headings is a lead-in; text under a leaf heading holds the actions:
+
+* enumerated actions (一是/二是, 第一/第二, (1)(2), ①②, 1. 2.) at the start of a paragraph or
+  after a sentence end are one measure each; unnumbered paragraphs beside them are lead-ins;
+* without enumeration, each paragraph is one measure (trailing "整改结果:已完成整改" removed);
+* a leaf heading line with content of its own ("(一)加强组织领导。成立…") is a measure itself,
+  unless it only states a problem or names a section.
+
+Outside leaf headings (the opening part, section lead-ins) only enumerated actions count. A
+paragraph that opens with 下一步 starts the closing-plans section, so its items are never
+filed under the last problem above it. The body ends at the closing "欢迎…监督" line.
+
+Patterns are matched on the simplified form; text is cut from the published form, so both
+scripts give the same measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+
+from classify.reading import Notice, to_simplified
+
+_CN_NUM = "一二三四五六七八九十"
+_CN_VALUE = {c: i + 1 for i, c in enumerate(_CN_NUM)}
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+
+# Heading styles, outermost first. A level is the style's rank, so notices that skip a style
+# (一、 then 1.) still nest correctly.
+_HEADING_STYLES: list[re.Pattern[str]] = [
+    re.compile(rf"^[{_CN_NUM}]{{1,3}}\s*[、.,]\s*"),
+    re.compile(rf"^\(\s*[{_CN_NUM}]{{1,3}}\s*\)\s*[、.]?\s*"),
+    re.compile(r"^\d{1,2}\s*(?:[、.](?!\d)|\s(?=\D))\s*"),
+    re.compile(r"^(?:\(\s*\d{1,2}\s*\)|\d{1,2}\))\s*[、.]?\s*"),
+    re.compile(rf"^[{_CIRCLED}]\s*[、.]?\s*"),
+]
+
+# Enumerated actions inside running text. Each alternative captures the ordinal.
+_ITEM_MARKER = re.compile(
+    rf"(?P<cn>[{_CN_NUM}]{{1,2}})是"
+    rf"|第(?P<di>[{_CN_NUM}]{{1,2}})(?:是|[,、:;])"
+    r"|\((?P<par>\d{1,2})\)"
+    rf"|(?P<circ>[{_CIRCLED}])"
+    r"|(?P<num>\d{1,2})[.、](?!\d)"
+)
+_SENTENCE_END = "。;;!?!?:"
+
+_LABEL_PREFIX = re.compile(
+    r"^(?:整改(?:落实|完成)?(?:情况|措施|举措|结果及成效|成效|进展情况|进展)|落实情况|主要措施|具体措施|"
+    r"主要做法|工作措施)\s*[::]\s*"
+)
+_RESULT_LINE = re.compile(r"^整改(?:结果|状态|进度|时限)\s*[::]\s*(?P<rest>.*)$")
+_RESULT_SUFFIX = re.compile(r"\s*整改(?:结果|状态|进度)\s*[::][^。;]{0,20}[。;]?\s*$")
+_CLOSING = re.compile(r"^欢迎.{0,30}(?:监督|批评|意见)|^(?:如有|如对).{0,20}(?:意见|建议)")
+_NEXT_STEPS = re.compile(r"^下一步")
+_SUMMARY = re.compile(r"^(?:通过|经过)(?:集中|全面|前期|近期|阶段性)?整改|已完成整改\s*\d+\s*[个项条]|已整改完成\s*\d+")
+_PROBLEM = re.compile(r"^(?:针对|关于).{0,400}问题|问题$|问题的整改(?:情况|进展)")
+_OPENING = re.compile(r"^(?:根据|按照).{0,200}(?:现将|予以公布|予以通报|通报如下|公布如下)")
+_DATE_LINE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
+_ISSUER_WORDS = re.compile(r"(党组|党委|委员会|局|厅|办公室|委|院|政府|中心|协会|学会|公司|大学|学校)$")
+_KEY_DROP = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class MeasureRecord:
+    """One rectification measure with its place in the notice."""
+
+    id: str
+    notice_id: str
+    issuer: str | None
+    date: str | None
+    heading_path: tuple[str, ...]
+    text: str
+    text_simplified: str
+    position: int = 0
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heading_path"] = list(self.heading_path)
+        d["heading"] = self.heading
+        return d
+
+
+def measure_id(notice_id: str, text: str) -> str:
+    """Stable id from the notice id and the measure's normalised text (script, spacing, punctuation ignored)."""
+    key = _KEY_DROP.sub("", to_simplified(text))
+    return hashlib.sha1(f"{notice_id}\n{key}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Line:
+    pub: str  # published script
+    simp: str  # simplified
+
+
+@dataclass
+class _Node:
+    level: int
+    title: _Line | None
+    body: list[_Line] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
+
+
+def _heading_match(simp: str) -> tuple[int, int] | None:
+    """(level, marker length) when the line starts with a heading number."""
+    for level, pattern in enumerate(_HEADING_STYLES):
+        m = pattern.match(simp)
+        if m and m.end() < len(simp):
+            return level, m.end()
+    return None
+
+
+def _ordinal(m: re.Match[str]) -> tuple[str, int]:
+    if m.group("cn"):
+        return "cn", _cn_value(m.group("cn"))
+    if m.group("di"):
+        return "di", _cn_value(m.group("di"))
+    if m.group("par"):
+        return "par", int(m.group("par"))
+    if m.group("circ"):
+        return "circ", _CIRCLED.index(m.group("circ")) + 1
+    return "num", int(m.group("num"))
+
+
+def _cn_value(s: str) -> int:
+    if len(s) == 1:
+        return _CN_VALUE[s]
+    if s[0] == "十":
+        return 10 + _CN_VALUE.get(s[1], 0)
+    return _CN_VALUE[s[0]] * 10 + (_CN_VALUE.get(s[1], 0) if s[1] != "十" else 0)
+
+
+def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
+    """Split paragraphs at enumerated-action markers.
+
+    Returns the pieces and whether any marker was found; without markers the paragraphs come
+    back unchanged. Pieces before the first marker of a paragraph are lead-ins and dropped when
+    markers exist. A marker counts only at a paragraph start or after a sentence end, and only
+    when it continues the sequence of its style (一是 then 二是 …), so "统一是" never splits.
+    """
+    pieces: list[tuple[_Line, bool]] = []  # (piece, starts with marker)
+    expected: dict[str, int] = {}
+    found = False
+    for para in paragraphs:
+        cuts: list[tuple[int, int]] = []  # (start, marker end)
+        for m in _ITEM_MARKER.finditer(para.simp):
+            start = m.start()
+            prev = para.simp[:start].rstrip()
+            if prev and prev[-1] not in _SENTENCE_END and not (prev[-1] in ",," and _ordinal(m)[1] > 1):
+                continue
+            style, value = _ordinal(m)
+            if value != expected.get(style, 1) and value != 1:
+                continue
+            if value == 1 and style in expected and not prev and cuts:
+                continue
+            # "1." inside running text is too often a number in a title; trust it only if a 2. follows.
+            if (style == "num" and value == 1 and prev
+                    and not re.search(r"(?:^|[。;;])\s*2[.、](?!\d)", para.simp[m.end():])):
+                continue
+            expected = {style: value + 1}
+            cuts.append((start, m.end()))
+        if not cuts:
+            pieces.append((para, False))
+            continue
+        found = True
+        if cuts[0][0] > 0:
+            pieces.append((_cut(para, 0, cuts[0][0]), False))
+        for i, (_start, marker_end) in enumerate(cuts):
+            end = cuts[i + 1][0] if i + 1 < len(cuts) else len(para.simp)
+            pieces.append((_cut(para, marker_end, end), True))
+    if not found:
+        return paragraphs, False
+    return [p for p, is_item in pieces if is_item], True
+
+
+_EDGE = re.compile(r"^[\s,,、:]+|[\s,,、:]+$")
+
+
+def _cut(line: _Line, start: int, end: int) -> _Line:
+    return _Line(_EDGE.sub("", line.pub[start:end]), _EDGE.sub("", line.simp[start:end]))
+
+
+def _clean_measure(line: _Line) -> _Line | None:
+    """Remove a trailing 整改结果 status; None when nothing substantive is left."""
+    m = _RESULT_SUFFIX.search(line.simp)
+    if m and m.start() > 0:
+        line = _Line(line.pub[: m.start()].rstrip(), line.simp[: m.start()].rstrip())
+    if len(_KEY_DROP.sub("", line.simp)) < 6:
+        return None
+    return line
+
+
+def _prepare_body(lines: list[_Line]) -> list[_Line]:
+    """Drop label lines ("整改落实情况:") and status lines; strip label prefixes."""
+    out = []
+    for line in lines:
+        m = _LABEL_PREFIX.match(line.simp)
+        if m:
+            line = _Line(line.pub[m.end():], line.simp[m.end():])
+            if not line.simp.strip():
+                continue
+        r = _RESULT_LINE.match(line.simp)
+        if r and len(r.group("rest")) <= 20:
+            continue
+        out.append(line)
+    return out
+
+
+def _is_heading_only(simp: str) -> bool:
+    """A heading line's content that names a problem or section rather than reporting an action."""
+    sentences = [x for x in re.split(r"[。;;]", simp) if x.strip()]
+    if not sentences:
+        return True
+    first, rest = sentences[0], "".join(sentences[1:])
+    if len(rest) < 10 and _PROBLEM.search(first):
+        return True
+    # A title: one short clause, no sentence inside it.
+    return len(sentences) == 1 and len(first) < 40
+
+
+def _line_pair(pub: str, simp: str) -> _Line:
+    if len(pub) != len(simp):  # t2s changed the length; cut on the simplified form
+        pub = simp
+    return _Line(pub, simp)
+
+
+def _parse_tree(lines: list[_Line]) -> _Node:
+    root = _Node(level=-1, title=None)
+    stack = [root]
+    for line in lines:
+        hm = _heading_match(line.simp)
+        if hm is None:
+            stack[-1].body.append(line)
+            continue
+        level, _ = hm
+        while stack[-1].level >= level:
+            stack.pop()
+        node = _Node(level=level, title=line)
+        stack[-1].children.append(node)
+        stack.append(node)
+    return root
+
+
+def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_Line, ...], _Line]]) -> None:
+    here = (*path, node.title) if node.title is not None else path
+    body = _prepare_body(node.body)
+    if node.children or node.title is None:
+        # Lead-in text: only enumerated actions count (e.g. the organising part's 一是/二是).
+        items, found = _split_items(body)
+        if found:
+            out.extend((here, item) for item in items)
+        for child in node.children:
+            _measures_from(child, here, out)
+        return
+    if not body:
+        hm = _heading_match(node.title.simp)
+        marker_end = hm[1] if hm else 0
+        own = _Line(node.title.pub[marker_end:], node.title.simp[marker_end:])
+        items, found = _split_items([own])
+        if found:
+            out.extend((here, item) for item in items)
+        elif not _is_heading_only(own.simp):
+            out.append((path, own))
+        return
+    items, found = _split_items(body)
+    if found:
+        out.extend((here, item) for item in items)
+        return
+    for para in body:
+        if _SUMMARY.search(para.simp) or _OPENING.search(para.simp):
+            continue
+        out.append((here, para))
+
+
+def _restructure_next_steps(lines: list[_Line]) -> list[tuple[list[_Line], str | None]]:
+    """Split the body into blocks; a non-heading paragraph opening with 下一步 starts a new block."""
+    blocks: list[tuple[list[_Line], str | None]] = [([], None)]
+    for line in lines:
+        if _NEXT_STEPS.match(line.simp) and _heading_match(line.simp) is None:
+            blocks.append(([line], "下一步"))
+        else:
+            blocks[-1][0].append(line)
+    return blocks
+
+
+def _issuer_and_date(notice: Notice, trailer: list[_Line], head: list[_Line]) -> tuple[str | None, str | None]:
+    issuer = date = None
+    for line in trailer:
+        s = line.simp.strip()
+        dm = _DATE_LINE.match(s)
+        if dm and date is None:
+            date = f"{int(dm.group(1)):04d}-{int(dm.group(2)):02d}-{int(dm.group(3)):02d}"
+        elif issuer is None and len(s) <= 40 and _ISSUER_WORDS.search(s) and not re.search(r"[。,:;]", s):
+            issuer = s
+    if issuer is None:
+        for line in head[:3]:
+            m = re.match(r"^(.{2,40}?)关于", line.simp)
+            if m:
+                issuer = m.group(1)
+                break
+    if date is None:
+        date = notice.meta_date
+    return issuer, date
+
+
+def segment_notice(notice: Notice) -> list[MeasureRecord]:
+    """Cut a notice into measures, in document order, each with its heading path."""
+    lines = [_line_pair(p, s) for p, s in zip(notice.text.split("\n"), notice.simplified.split("\n"), strict=True)]
+    end = len(lines)
+    for i, line in enumerate(lines):
+        if i > 0 and _CLOSING.search(line.simp):
+            end = i
+            break
+    body, trailer = lines[:end], lines[end:]
+    issuer, date = _issuer_and_date(notice, trailer, body)
+
+    found: list[tuple[tuple[_Line, ...], _Line]] = []
+    for block_lines, section in _restructure_next_steps(body):
+        if section is None:
+            _measures_from(_parse_tree(block_lines), (), found)
+            continue
+        # 下一步 paragraph: its enumerated items (inline or following) are the closing plans.
+        lead, rest = block_lines[0], block_lines[1:]
+        sub: list[tuple[tuple[_Line, ...], _Line]] = []
+        _measures_from(_parse_tree(rest), (), sub)
+        label = _Line("下一步", "下一步")
+        items, has_items = _split_items([lead])
+        found.extend(((label,), item) for item in items if has_items)
+        found.extend(((label, *p), m) for p, m in sub)
+
+    records: list[MeasureRecord] = []
+    seen: set[str] = set()
+    for path, line in found:
+        cleaned = _clean_measure(line)
+        if cleaned is None:
+            continue
+        mid = measure_id(notice.notice_id, cleaned.simp)
+        if mid in seen:  # the same sentence printed twice in one notice is one measure
+            continue
+        seen.add(mid)
+        records.append(
+            MeasureRecord(
+                id=mid,
+                notice_id=notice.notice_id,
+                issuer=issuer,
+                date=date,
+                heading_path=tuple(p.pub for p in path),
+                text=cleaned.pub,
+                text_simplified=cleaned.simp,
+                position=len(records),
+            )
+        )
+    return records

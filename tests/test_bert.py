@@ -1,0 +1,256 @@
+"""BertMeasureClassifier on a tiny randomly initialised BERT built on the fly (no hub, seconds on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from classify.bert import BertMeasureClassifier  # noqa: E402
+from classify.labels import LABELS  # noqa: E402
+from classify.pretrained import ModelNotFoundError  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEEDS_DIR = REPO_ROOT / "seeds"
+
+# Four topics with little shared vocabulary, so even a 2-layer, 32-wide model separates them quickly.
+TOPICS: dict[str, list[str]] = {
+    "political_study": [
+        "党组定期开展理论学习中心组学习",
+        "深入学习习近平新时代中国特色社会主义思想",
+        "把理论学习列入党组会议第一议题",
+        "组织党员干部集中学习党的二十大精神",
+        "开展专题读书班加强政治理论学习",
+        "落实第一议题制度及时跟进学习",
+        "党组书记带头讲党课推动学习走深走实",
+        "制定年度理论学习计划并严格执行",
+        "围绕主题教育开展集中学习研讨",
+        "以学促干推动理论学习成果转化",
+    ],
+    "finance": [
+        "严格规范财务报销审核流程",
+        "加强专项资金使用监管",
+        "清理规范往来款项和结余资金",
+        "完善预算管理和资金支付制度",
+        "对违规发放的补贴全部收回",
+        "加强财务人员业务培训提高会计核算水平",
+        "建立资金拨付台账定期对账",
+        "严禁超标准列支公务接待费用",
+        "规范政府采购程序加强合同管理",
+        "开展财务收支专项审计",
+    ],
+    "personnel": [
+        "严格执行干部选拔任用工作条例",
+        "规范干部档案管理完成专项审核",
+        "加强年轻干部培养和梯队建设",
+        "按规定核定机构编制和人员职数",
+        "完善干部交流轮岗制度",
+        "严格落实领导干部个人有关事项报告制度",
+        "健全干部考核评价机制",
+        "加大优秀年轻干部选拔使用力度",
+        "清理超职数配备干部问题",
+        "规范公务员招录和调任程序",
+    ],
+    "tech_policy": [
+        "加强科技计划项目立项评审管理",
+        "推动科技成果转移转化",
+        "完善科技创新平台建设和绩效评价",
+        "加大高新技术企业培育力度",
+        "优化科技项目验收流程",
+        "支持企业建设研发机构提升创新能力",
+        "出台促进科技创新的政策措施",
+        "加强知识产权保护和专利运用",
+        "推进产学研合作和技术攻关",
+        "建立科技项目全过程监督机制",
+    ],
+}
+HEADINGS: dict[str, str] = {
+    "political_study": "一、政治建设方面 > (一)理论学习不够深入",
+    "finance": "二、财务管理方面 > (一)资金监管不严",
+    "personnel": "三、选人用人方面 > (一)干部管理不规范",
+    "tech_policy": "四、业务工作方面 > (一)科技项目管理薄弱",
+}
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def training_frame() -> tuple[pd.DataFrame, list[str]]:
+    rows = [(text, HEADINGS[label], label) for label, texts in TOPICS.items() for text in texts]
+    frame = pd.DataFrame(rows, columns=["text", "heading", "label"])
+    return frame[["text", "heading"]], frame["label"].tolist()
+
+
+def fast_params(**overrides: object) -> dict[str, object]:
+    """Settings that make the tiny random model learn in a few dozen steps."""
+    params: dict[str, object] = dict(
+        epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.1, seed=0,
+        num_threads=2, progress=False, max_length=64,
+    )
+    params.update(overrides)
+    return params
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT whose vocabulary is every character of the seed texts."""
+    chars: set[str] = set()
+    for path in sorted(SEEDS_DIR.glob("*.txt")):
+        chars.update(path.read_text(encoding="utf-8"))
+    # Also the test sentences' own characters, so the fixture does not depend on the seeds covering them.
+    for text in (t for texts in TOPICS.values() for t in texts):
+        chars.update(text)
+    for heading in HEADINGS.values():
+        chars.update(heading)
+    chars = {c for c in chars if not c.isspace()}
+    vocab = SPECIALS + sorted(chars)
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    # transformers 5: BertTokenizerFast is BertTokenizer and ignores vocab_file=; pass the mapping.
+    tokenizer = transformers.BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)})
+    config = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        transformers.BertModel(config).save_pretrained(directory)
+    finally:
+        transformers.utils.logging.enable_progress_bar()
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bert: Path) -> BertMeasureClassifier:
+    X, y = training_frame()
+    return BertMeasureClassifier(model=str(tiny_bert), **fast_params()).fit(X, y)
+
+
+def test_training_data_uses_real_labels() -> None:
+    _, y = training_frame()
+    assert set(y) <= set(LABELS) and len(set(y)) >= 3
+
+
+def test_loss_decreases(fitted: BertMeasureClassifier) -> None:
+    losses = fitted.loss_history_
+    assert len(losses) == 12 * 5  # 40 rows / batch 8 = 5 steps per epoch
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < 0.6 * first, (first, last)
+
+
+def test_predicts_training_data(fitted: BertMeasureClassifier) -> None:
+    X, y = training_frame()
+    assert list(fitted.classes_) == sorted(set(y))
+    accuracy = np.mean(fitted.predict(X) == np.array(y))
+    assert accuracy >= 0.8, accuracy
+
+
+def test_predict_proba_shape_and_columns(fitted: BertMeasureClassifier) -> None:
+    X, _ = training_frame()
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), len(fitted.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert (proba >= 0).all()
+    # Columns follow classes_: argmax column names the predicted label.
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(X))
+    assert fitted.predict_proba(X.iloc[:0]).shape == (0, len(fitted.classes_))
+
+
+def test_save_load_in_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
+    X, _ = training_frame()
+    fitted.save(tmp_path / "clf")
+    assert (tmp_path / "clf" / "model.safetensors").is_file()
+    state = json.loads((tmp_path / "clf" / "classify_bert.json").read_text(encoding="utf-8"))
+    assert state["classes"] == list(fitted.classes_)
+    assert state["params"]["learning_rate"] == fitted.learning_rate
+
+    loaded = BertMeasureClassifier.load(tmp_path / "clf")
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
+    np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X), atol=1e-5)
+
+
+def test_save_load_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
+    X, _ = training_frame()
+    fitted.save(tmp_path / "clf")
+    code = (
+        "import json, sys\n"
+        "import pandas as pd\n"
+        "from classify.bert import BertMeasureClassifier\n"
+        "clf = BertMeasureClassifier.load(sys.argv[1])\n"
+        "X = pd.DataFrame({'text': json.loads(sys.argv[2])})\n"
+        "print(json.dumps({'classes': list(clf.classes_), 'proba': clf.predict_proba(X).tolist()}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+               HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "clf"), json.dumps(X["text"].tolist(), ensure_ascii=False)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["classes"] == list(fitted.classes_)
+    np.testing.assert_allclose(np.array(out["proba"]), fitted.predict_proba(X), atol=1e-5)
+
+
+def test_same_seed_same_training(tiny_bert: Path) -> None:
+    X, y = training_frame()
+    again = BertMeasureClassifier(model=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
+    repeat = BertMeasureClassifier(model=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
+    np.testing.assert_allclose(repeat.loss_history_, again.loss_history_, rtol=1e-6)
+
+
+def test_use_heading(tiny_bert: Path) -> None:
+    X, y = training_frame()
+    clf = BertMeasureClassifier(model=str(tiny_bert), use_heading=True, **fast_params(epochs=2)).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), len(set(y)))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert np.isfinite(proba).all()
+
+    # Heading and text are two segments: [CLS] heading [SEP] text [SEP].
+    encoded = clf._encode(X.iloc[:1])[0]
+    assert encoded["input_ids"].count(clf.tokenizer_.sep_token_id) == 2
+    assert set(encoded["token_type_ids"]) == {0, 1}
+
+
+def test_use_heading_truncates_heading_first(tiny_bert: Path) -> None:
+    X, y = training_frame()
+    clf = BertMeasureClassifier(model=str(tiny_bert), use_heading=True, **fast_params(epochs=1, max_length=20))
+    clf.fit(X, y)
+    long_heading = pd.DataFrame({"text": ["加强专项资金使用监管"], "heading": ["二、财务管理方面" * 10]})
+    ids = clf._encode(long_heading)[0]["input_ids"]
+    assert len(ids) == 20
+    text_ids = clf.tokenizer_("加强专项资金使用监管", add_special_tokens=False)["input_ids"]
+    assert ids[-len(text_ids) - 1:-1] == text_ids  # the whole measure text survives
+    long_text = pd.DataFrame({"text": ["加强专项资金使用监管" * 5], "heading": ["二、财务管理方面"]})
+    assert len(clf._encode(long_text)[0]["input_ids"]) == 20  # text itself cut only when it alone overflows
+    assert np.isfinite(clf.predict_proba(long_text)).all()
+
+
+def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLASSIFY_MODELS_DIR", str(tmp_path))
+    X, y = training_frame()
+    with pytest.raises(ModelNotFoundError, match="classify models pull m3e-small"):
+        BertMeasureClassifier(model="m3e-small", progress=False).fit(X, y)
+
+
+def test_unfitted_and_bad_input(tiny_bert: Path) -> None:
+    clf = BertMeasureClassifier(model=str(tiny_bert), progress=False)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        clf.predict(pd.DataFrame({"text": ["x"]}))
+    with pytest.raises(ValueError, match="'text'"):
+        clf.fit(pd.DataFrame({"body": ["a", "b"]}), ["finance", "personnel"])
+    with pytest.raises(ValueError, match="heading"):
+        BertMeasureClassifier(model=str(tiny_bert), use_heading=True).fit(
+            pd.DataFrame({"text": ["a", "b"]}), ["finance", "personnel"])
