@@ -147,6 +147,8 @@ def parse_config(raw: dict | None, source: str = "<config>", overrides: list[str
         raise ConfigError(f"{source}: a config must be a mapping of keys to values")
     for item in overrides or []:
         _apply_override(raw, item, source)
+    if isinstance(raw.get("model"), dict) and "family" not in raw["model"]:
+        raw["model"] = {"family": "tfidf", **raw["model"]}  # the baseline is the default family
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:

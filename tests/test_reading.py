@@ -34,9 +34,30 @@ TRADITIONAL_SEED = next(p for p in SEEDS if p.name.startswith("001"))
 
 # Substrings that only web-page furniture contains (checked on the simplified lines).
 CHROME_MARKERS = (
-    "登录", "返回首页", "上一篇", "下一篇", "字体大小", "友情链接", "ICP备", "公网安备", "点击量",
-    "政务微信", "政务微博", "查看原文", "热门搜索", "最近搜索", "相关推荐", "电话咨询", "QQ咨询",
-    "在线客服", "备案号", "发布时间", "人觉得有用", "标签:", "网站标识码", "访问量",
+    "登录",
+    "返回首页",
+    "上一篇",
+    "下一篇",
+    "字体大小",
+    "友情链接",
+    "ICP备",
+    "公网安备",
+    "点击量",
+    "政务微信",
+    "政务微博",
+    "查看原文",
+    "热门搜索",
+    "最近搜索",
+    "相关推荐",
+    "电话咨询",
+    "QQ咨询",
+    "在线客服",
+    "备案号",
+    "发布时间",
+    "人觉得有用",
+    "标签:",
+    "网站标识码",
+    "访问量",
 )
 # Short words that are chrome when they make up a whole line (they also occur in real prose).
 CHROME_WORDS = {"收藏", "关注", "招标", "业主", "微信", "微博", "首页", "分享", "打印", "关闭", "-", "|"}
@@ -94,12 +115,26 @@ def test_seed_has_no_chrome_lines(path):
 def test_seed_chrome_lines_are_really_dropped():
     """The raw seed files do contain chrome, so the test above is not vacuous."""
     raw = "\n".join(to_simplified(p.read_text(encoding="utf-8")) for p in SEEDS)
-    for marker in ("登录", "返回首页", "上一篇", "友情链接", "ICP备", "公网安备", "点击量", "政务微信",
-                   "查看原文", "热门搜索", "电话咨询", "字体大小"):
+    for marker in (
+        "登录",
+        "返回首页",
+        "上一篇",
+        "友情链接",
+        "ICP备",
+        "公网安备",
+        "点击量",
+        "政务微信",
+        "查看原文",
+        "热门搜索",
+        "电话咨询",
+        "字体大小",
+    ):
         assert marker in raw, marker
 
 
-@pytest.mark.xfail(strict=True, reason="BUG(minor): '三晋通' (Shanxi gov portal link) survives in seed 004's trailer")
+@pytest.mark.xfail(
+    strict=True, reason="BUG(minor): '三晋通' (Shanxi gov portal link) survives in seed 004's trailer"
+)
 def test_seed_004_trailer_portal_link_dropped():
     notice = read_notice(next(p for p in SEEDS if p.name.startswith("004")))
     assert "三晋通" not in notice.lines
@@ -166,7 +201,9 @@ def test_big5_reencoding_of_traditional_seed(tmp_path):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cp950 (Windows Big5) bytes of 恒 (F9 DA) -> 'cannot detect the text encoding'")
+@pytest.mark.xfail(
+    strict=True, reason="BUG: cp950 (Windows Big5) bytes of 恒 (F9 DA) -> 'cannot detect the text encoding'"
+)
 def test_cp950_reencoding_of_traditional_seed(tmp_path):
     target = tmp_path / TRADITIONAL_SEED.name
     target.write_bytes(TRADITIONAL_SEED.read_text(encoding="utf-8").encode("cp950"))
@@ -177,7 +214,9 @@ def test_cp950_reencoding_of_traditional_seed(tmp_path):
 def test_utf8_bom_and_crlf(path, tmp_path):
     plain = read_notice(path)
     target = tmp_path / path.name
-    target.write_bytes(b"\xef\xbb\xbf" + path.read_text(encoding="utf-8").replace("\n", "\r\n").encode("utf-8"))
+    target.write_bytes(
+        b"\xef\xbb\xbf" + path.read_text(encoding="utf-8").replace("\n", "\r\n").encode("utf-8")
+    )
     bom = read_notice(target)
     assert bom.encoding == "utf-8-sig"
     assert bom.text == plain.text
@@ -287,7 +326,9 @@ def test_html_with_unrecognised_class_names_still_gives_same_measures(tmp_path):
     plain = read_notice(path)
     bland = {"nav": "top", "crumb": "pos", "share": "tools", "footer": "bottom"}
     target = tmp_path / f"{path.stem}.html"
-    target.write_text(_html_page(path.read_text(encoding="utf-8").splitlines(), classes=bland), encoding="utf-8")
+    target.write_text(
+        _html_page(path.read_text(encoding="utf-8").splitlines(), classes=bland), encoding="utf-8"
+    )
     assert _records(segment_notice(read_notice(target))) == _records(segment_notice(plain))
 
 
@@ -300,7 +341,9 @@ def test_html_with_unrecognised_class_names_has_no_chrome(tmp_path):
     path = SEEDS[2]
     bland = {"nav": "top", "crumb": "pos", "share": "tools", "footer": "bottom"}
     target = tmp_path / f"{path.stem}.html"
-    target.write_text(_html_page(path.read_text(encoding="utf-8").splitlines(), classes=bland), encoding="utf-8")
+    target.write_text(
+        _html_page(path.read_text(encoding="utf-8").splitlines(), classes=bland), encoding="utf-8"
+    )
     assert _chrome_lines(read_notice(target).simplified) == []
 
 
@@ -430,7 +473,11 @@ def test_undecodable_bytes(tmp_path):
         pytest.param(b"\xff\xfe\x00\xd8a\x00", id="utf16-lone-surrogate"),
     ],
 )
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError, reason="BUG: BOM-led bad bytes raise UnicodeDecodeError, not NoticeError")
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="BUG: BOM-led bad bytes raise UnicodeDecodeError, not NoticeError",
+)
 def test_bad_bytes_after_bom(tmp_path, data):
     target = tmp_path / "bom.txt"
     target.write_bytes(data)
@@ -439,7 +486,9 @@ def test_bad_bytes_after_bom(tmp_path, data):
     _assert_one_line_error(ei.value, target)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG(minor): a file name containing a newline makes the NoticeError message two lines")
+@pytest.mark.xfail(
+    strict=True, reason="BUG(minor): a file name containing a newline makes the NoticeError message two lines"
+)
 def test_error_message_one_line_even_for_odd_file_name(tmp_path):
     target = tmp_path / "bad\nname.txt"
     target.write_bytes(b"")
