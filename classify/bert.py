@@ -348,7 +348,8 @@ class BertMeasureClassifier:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Most probable label per row (strings from ``classes_``)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def save(self, directory: str | Path) -> None:
         """Write weights (safetensors), tokenizer files and ``classify_bert.json`` to ``directory``."""

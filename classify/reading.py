@@ -19,7 +19,9 @@ SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
 MAX_NOTICE_BYTES = 5 * 1024 * 1024  # real notices are 10-100 KB; 5 MB is generous
 
 # Only these encodings are considered: notices are published in UTF-8, GB2312/GBK/GB18030 or Big5.
-_CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5"]
+# cp950 (Windows Big5) rather than strict big5: it also holds characters such as 恒 that
+# traditional notices use and strict Big5 lacks.
+_CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "cp950"]
 
 
 class NoticeError(ValueError):
@@ -72,10 +74,13 @@ def _looks_binary(data: bytes) -> bool:
 
 def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
     """Decode notice bytes, detecting the encoding; returns (text, encoding name)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+    boms = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+    for bom, encoding in boms:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError:
+                raise NoticeError(path, f"starts with a {encoding} byte-order mark but is not valid {encoding}") from None
     if _looks_binary(data):
         raise NoticeError(path, "binary file, not a text or HTML notice")
     try:

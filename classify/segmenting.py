@@ -59,6 +59,8 @@ _CLOSING = re.compile(r"^欢迎.{0,30}(?:监督|批评|意见)|^(?:如有|如对
 _NEXT_STEPS = re.compile(r"^下一步")
 _SUMMARY = re.compile(r"^(?:通过|经过)(?:集中|全面|前期|近期|阶段性)?整改|已完成整改\s*\d+\s*[个项条]|已整改完成\s*\d+")
 _PROBLEM = re.compile(r"^(?:针对|关于).{0,400}问题|问题$|问题的整改(?:情况|进展)")
+# A stand-alone problem statement: one sentence that opens with 针对/关于 and ends at 问题.
+_PROBLEM_SENTENCE = re.compile(r"^(?:针对|关于)[^。;;]*问题[”\"]?(?:的整改情况)?[。.]?$")
 _OPENING = re.compile(r"^(?:根据|按照).{0,200}(?:现将|予以公布|予以通报|通报如下|公布如下)")
 _DATE_LINE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _ISSUER_WORDS = re.compile(r"(党组|党委|委员会|局|厅|办公室|委|院|政府|中心|协会|学会|公司|大学|学校)$")
@@ -157,7 +159,9 @@ def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
             if prev and prev[-1] not in _SENTENCE_END and not (prev[-1] in ",," and _ordinal(m)[1] > 1):
                 continue
             style, value = _ordinal(m)
-            if value != expected.get(style, 1) and value != 1:
+            # At a paragraph start any ordinal of the style counts (numbering may skip); inside
+            # running text it must continue the sequence, allowing one skipped number.
+            if prev and value != 1 and not expected.get(style, 1) <= value <= expected.get(style, 1) + 1:
                 continue
             if value == 1 and style in expected and not prev and cuts:
                 continue
@@ -222,8 +226,11 @@ def _is_heading_only(simp: str) -> bool:
     first, rest = sentences[0], "".join(sentences[1:])
     if len(rest) < 10 and _PROBLEM.search(first):
         return True
-    # A title: one short clause, no sentence inside it.
-    return len(sentences) == 1 and len(first) < 40
+    if len(sentences) == 1 and _PROBLEM_SENTENCE.match(simp):
+        return True
+    # A title: one short clause, no sentence inside it and none closing it ("(四)巡察整改存在的问题");
+    # a short item ending in 。 ("(1)修订报销管理办法,明确审批流程。") is an action.
+    return len(sentences) == 1 and len(first) < 40 and not simp.rstrip().endswith(("。", ";", ";"))
 
 
 def _line_pair(pub: str, simp: str) -> _Line:
@@ -275,7 +282,7 @@ def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_
         out.extend((here, item) for item in items)
         return
     for para in body:
-        if _SUMMARY.search(para.simp) or _OPENING.search(para.simp):
+        if _SUMMARY.search(para.simp) or _OPENING.search(para.simp) or _PROBLEM_SENTENCE.match(para.simp):
             continue
         out.append((here, para))
 
@@ -283,8 +290,12 @@ def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_
 def _restructure_next_steps(lines: list[_Line]) -> list[tuple[list[_Line], str | None]]:
     """Split the body into blocks; a non-heading paragraph opening with 下一步 starts a new block."""
     blocks: list[tuple[list[_Line], str | None]] = [([], None)]
+    under_next_steps_heading = False
     for line in lines:
-        if _NEXT_STEPS.match(line.simp) and _heading_match(line.simp) is None:
+        heading = _heading_match(line.simp)
+        if heading is not None and heading[0] == 0:
+            under_next_steps_heading = "下一步" in line.simp
+        if _NEXT_STEPS.match(line.simp) and heading is None and not under_next_steps_heading:
             blocks.append(([line], "下一步"))
         else:
             blocks[-1][0].append(line)

@@ -91,8 +91,9 @@ def training_frame() -> tuple[pd.DataFrame, list[str]]:
 def fast_params(**overrides: object) -> dict[str, object]:
     """Settings that make the tiny random model learn in a few dozen steps."""
     params: dict[str, object] = dict(
-        epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.1, seed=0,
-        num_threads=2, progress=False, max_length=64,
+        epochs=15, batch_size=8, learning_rate=5e-3, warmup_ratio=0.1, seed=0,
+        # One thread: as fast as two for a model this small, and immune to busy CI neighbours.
+        num_threads=1, progress=False, max_length=64,
     )
     params.update(overrides)
     return params
@@ -119,6 +120,8 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = transformers.BertConfig(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=128,
+        # With BERT's default 0.02 some seeds stall at two merged classes; 0.1 learns on every seed tried.
+        initializer_range=0.1,
     )
     torch.manual_seed(0)
     transformers.utils.logging.disable_progress_bar()
@@ -143,7 +146,7 @@ def test_training_data_uses_real_labels() -> None:
 
 def test_loss_decreases(fitted: BertMeasureClassifier) -> None:
     losses = fitted.loss_history_
-    assert len(losses) == 12 * 5  # 40 rows / batch 8 = 5 steps per epoch
+    assert len(losses) == 15 * 5  # 40 rows / batch 8 = 5 steps per epoch
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.6 * first, (first, last)
 

@@ -201,9 +201,6 @@ def test_big5_reencoding_of_traditional_seed(tmp_path):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: cp950 (Windows Big5) bytes of 恒 (F9 DA) -> 'cannot detect the text encoding'"
-)
 def test_cp950_reencoding_of_traditional_seed(tmp_path):
     target = tmp_path / TRADITIONAL_SEED.name
     target.write_bytes(TRADITIONAL_SEED.read_text(encoding="utf-8").encode("cp950"))
@@ -472,11 +469,6 @@ def test_undecodable_bytes(tmp_path):
         pytest.param(b"\xff\xfe" + "整改".encode("utf-16-le") + b"a", id="utf16-odd-length"),
         pytest.param(b"\xff\xfe\x00\xd8a\x00", id="utf16-lone-surrogate"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: BOM-led bad bytes raise UnicodeDecodeError, not NoticeError",
 )
 def test_bad_bytes_after_bom(tmp_path, data):
     target = tmp_path / "bom.txt"
