@@ -30,7 +30,8 @@ class NoticeError(ValueError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{path}: {problem}")
+        shown = self.path if self.path.isprintable() else repr(self.path)  # keep the message one line
+        super().__init__(f"{shown}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,16 @@ _CONTACT_LINE = re.compile(
 )
 
 
+# A line made of nothing but navigation words ("首页 登录 返回首页", joined or not) is a nav bar.
+_NAV_WORDS = re.compile(r"返回首页|首页|登录|注册|收藏|打印|关闭窗口|关闭|分享到|分享|微信|微博|无障碍|繁体|简体|"
+                        r"网站地图|联系我们|English|[|/·>\s]")
+
+
 def is_chrome_line(simplified_line: str) -> bool:
     """True for web-page furniture and contact lines that are never part of a notice's content."""
     line = simplified_line.strip()
+    if line and not _NAV_WORDS.sub("", line):
+        return True
     return bool(_CHROME_LINE.search(line) or _META_LINE.search(line) or _CONTACT_LINE.search(line))
 
 

@@ -329,11 +329,6 @@ def test_html_with_unrecognised_class_names_still_gives_same_measures(tmp_path):
     assert _records(segment_notice(read_notice(target))) == _records(segment_notice(plain))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG(minor): a nav bar of inline links without a nav-like class ('首页 登录 返回首页') is joined "
-    "into '首页登录返回首页' by the CJK-space rule and no longer matches the chrome patterns",
-)
 def test_html_with_unrecognised_class_names_has_no_chrome(tmp_path):
     path = SEEDS[2]
     bland = {"nav": "top", "crumb": "pos", "share": "tools", "footer": "bottom"}
@@ -478,9 +473,6 @@ def test_bad_bytes_after_bom(tmp_path, data):
     _assert_one_line_error(ei.value, target)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG(minor): a file name containing a newline makes the NoticeError message two lines"
-)
 def test_error_message_one_line_even_for_odd_file_name(tmp_path):
     target = tmp_path / "bad\nname.txt"
     target.write_bytes(b"")
