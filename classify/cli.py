@@ -72,7 +72,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     for path, n in counts.items():
         print(f"{n:5d}  {path}")
     print(f"{sum(counts.values()):5d}  measures in {len(counts)} notice(s)")
-    if args.out:
+    if args.out and (records or not errors):  # a failed run leaves an existing --out file as it was
         write_records(records, args.out)
         print(f"wrote {args.out}")
     for e in errors:
@@ -130,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         result = predict_notices(model, args.inputs, progress=not args.quiet)
         rows, errors = result.rows, result.errors
         print(_fmt_table(summary_table(rows), "{}"))
-    if args.out:
+    if args.out and (len(rows) or not errors):  # a failed run leaves an existing --out file as it was
         n = write_predictions(rows, args.out)
         print(f"wrote {n} rows to {args.out}")
     for e in errors:
@@ -163,14 +163,10 @@ def pd_index(n: int):
 
 
 def cmd_models_pull(args: argparse.Namespace) -> int:
-    from classify.pretrained import KNOWN_MODELS, pull_model
+    from classify.pretrained import pull_model
 
-    path = pull_model(args.name, Path(args.dest) if args.dest else None)
+    path = pull_model(args.name, Path(args.dest) if args.dest else None)  # prints progress and licence
     print(f"{args.name} ready at {path}")
-    licence = KNOWN_MODELS[args.name].get("licence") if isinstance(KNOWN_MODELS[args.name], dict) else getattr(
-        KNOWN_MODELS[args.name], "licence", None)
-    if licence:
-        print(f"licence: {licence}")
     return 0
 
 

@@ -179,15 +179,13 @@ def build_model(config: TrainConfig, *, progress: bool = True) -> MeasureClassif
 def load_model_dir(directory: str | Path) -> MeasureClassifier:
     """Load a saved model of either family from its folder."""
     directory = Path(directory)
-    if (directory / META_FILE).is_file():
-        family = json.loads((directory / META_FILE).read_text())["family"]
-    else:
-        family = "bert"
-    if family == "tfidf":
-        return TfidfLinearClassifier.load(directory)
-    from classify.bert import BertMeasureClassifier
+    if (directory / "classify_bert.json").is_file():
+        from classify.bert import BertMeasureClassifier
 
-    return BertMeasureClassifier.load(directory)
+        return BertMeasureClassifier.load(directory)
+    if (directory / META_FILE).is_file():
+        return TfidfLinearClassifier.load(directory)
+    raise FileNotFoundError(f"{directory}: not a saved classify model (no {META_FILE} or classify_bert.json)")
 
 
 def proba_frame(model: MeasureClassifier, X: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,7 @@ _ITEM_MARKER = re.compile(
     rf"|(?P<circ>[{_CIRCLED}])"
     r"|(?P<num>\d{1,2})[.、](?!\d)"
 )
-_SENTENCE_END = "。;;!?!?:"
+_SENTENCE_END = "。;;!?!?:."  # "." ends sentences in notices typed with ASCII punctuation
 
 _LABEL_PREFIX = re.compile(
     r"^(?:整改(?:落实|完成)?(?:情况|措施|举措|结果及成效|成效|进展情况|进展)|落实情况|主要措施|具体措施|"

@@ -254,14 +254,23 @@ def register(model_uri: str, name: str, macro_f1: float, run_id: str, *, promote
 
     client = MlflowClient()
     mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
-    client.set_model_version_tag(name, mv.version, "run_id", run_id)
-    client.set_registered_model_alias(name, "candidate", mv.version)
-    promoted = False
-    if promote:
-        best = champion_score(name)
-        if best is None or macro_f1 > best:
-            client.set_registered_model_alias(name, "champion", mv.version)
-            promoted = True
+    before = dict(client.get_registered_model(name).aliases)
+    try:
+        client.set_model_version_tag(name, mv.version, "run_id", run_id)
+        client.set_registered_model_alias(name, "candidate", mv.version)
+        promoted = False
+        if promote:
+            best = champion_score(name)
+            if best is None or macro_f1 > best:
+                client.set_registered_model_alias(name, "champion", mv.version)
+                promoted = True
+    except BaseException:
+        # Ctrl-C or an error once the version exists: put the aliases back and drop the version.
+        for alias in ("candidate", "champion"):
+            if alias in before:
+                client.set_registered_model_alias(name, alias, before[alias])
+        client.delete_model_version(name, mv.version)  # also drops aliases still pointing at it
+        raise
     return str(mv.version), promoted
 
 

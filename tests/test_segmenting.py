@@ -29,7 +29,7 @@ _LIST_MARKER_START = re.compile(
     r"|\d{1,2}[.、](?!\d)|[①-⑳]|\(\s*[一二三四五六七八九十]{1,3}\s*\)|[一二三四五六七八九十]{1,3}、)"
 )
 _SENTENCE_SPLIT = re.compile(r"(?<=[。;!?])")
-_END_OK = set("。;!?”’)》」』…") | {")"}
+_END_OK = set("。;!?”’)》」』….\"") | {")"}  # ASCII "." and quotes end sentences in ASCII-punctuated notices
 _START_BAD = set(",,、。;;::!?!?)）》」』”’.")
 _CHROME_MARKERS = (
     "登录",
@@ -698,3 +698,18 @@ def test_violation_checker_is_not_vacuous():
         assert any(v.startswith(kind) for v in found), (text, found)
     ok = "针对机关第一党支部组织生活不规范问题,召开党委会议,对支部书记进行批评教育。"
     assert measure_violations(notice, [rec(ok), rec("规范会议记录,使用专门记录本。")]) == []
+
+
+def test_sample_html_notice_with_ascii_punctuation_and_other_issuer():
+    # data/samples: an education bureau's page, ASCII punctuation, "1. … 2. …" and "(1) … (2) …" inline
+    from classify.reading import read_notice
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "samples" / "synthetic_education_bureau.html"
+    notice = read_notice(sample)
+    ms = segment_notice(notice)
+    assert measure_violations(notice, ms) == []
+    assert len(ms) == 11
+    assert {m.issuer for m in ms} == {"中共某区教育局党组"} and {m.date for m in ms} == {"2025-03-18"}
+    assert ms[4].text == '开展"双减"专项督查,对12所学校下发整改通知.'
+    assert ms[4].heading_path[-1] == "2.关于中小学课后服务质量不高的问题"
+    assert ms[6].text.endswith("追回违规支出3.2万元.")  # a decimal point is not a list marker
