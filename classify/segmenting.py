@@ -281,6 +281,10 @@ def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_
     if found:
         out.extend((here, item) for item in items)
         return
+    if node.level == 0 and "问题" not in node.title.simp:
+        # Prose right under a section heading ("一、整改工作组织情况") organises or sums up; only
+        # enumerated actions count there (codebook: the organising part when enumerated).
+        return
     for para in body:
         if _SUMMARY.search(para.simp) or _OPENING.search(para.simp) or _PROBLEM_SENTENCE.match(para.simp):
             continue

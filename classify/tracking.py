@@ -188,7 +188,7 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
     if config.model.family == "bert":
         from classify.pretrained import resolve_model_path
 
-        resolve_model_path(config.model.pretrained)  # a missing model fails before any run
+        check_pretrained_available(resolve_model_path(config.model.pretrained))  # before any run exists
     uri = connect(config.tracking.tracking_uri)
     ensure_experiment(config.tracking.experiment, uri)
 
@@ -235,6 +235,24 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
             raise
     return TrainResult(parent.info.run_id, metrics, info.model_uri, config.tracking.registered_model,
                        version, promoted, uri)
+
+
+def check_pretrained_available(name_or_path: str) -> None:
+    """A hub name must resolve (local cache or hub) before training starts, in one clear line."""
+    if Path(name_or_path).is_dir():
+        return
+    from transformers import AutoConfig
+
+    from classify.pretrained import ModelNotFoundError
+
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(
+            f"pretrained model {name_or_path!r} is neither a local folder nor loadable from the hub or its cache "
+            f"({reason})"
+        ) from None
 
 
 # --- registry ---------------------------------------------------------------------------------

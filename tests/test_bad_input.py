@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -250,6 +251,27 @@ def test_unreadable_notice(work: Path, capsys: pytest.CaptureFixture[str]) -> No
         path.chmod(0o644)
 
 
+def test_unreadable_notice_simulated(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The same case where the tests run as root (who reads mode-000 files): the OS refusal is simulated."""
+    path = work / "locked.txt"
+    path.write_bytes(SIMPLIFIED_SEED.read_bytes())
+    real_read_bytes = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self.name == path.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    out = work / "measures.jsonl"
+    out.write_text(PREVIOUS, encoding="utf-8")
+    code, _, err = run(capsys, "segment", path, "--out", out)
+    assert code == 1
+    assert_one_line(err, str(path), "permission denied")
+    assert out.read_text(encoding="utf-8") == PREVIOUS
+
+
 def test_gbk_without_hint_reads_like_utf8(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A GBK file with no BOM, no <meta charset> and no flag gives the same measures (and ids) as UTF-8."""
     text = SIMPLIFIED_SEED.read_text(encoding="utf-8").replace("\xa0", " ")  # GBK has no NBSP
@@ -360,6 +382,7 @@ DATA_CASES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::classify.dataset.LabelCoverageWarning")  # one-notice warns, then fails
 @pytest.mark.parametrize("case", list(DATA_CASES))
 def test_bad_data_fails_before_any_run(case: str, work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows, problem = DATA_CASES[case](subset_rows())
@@ -420,7 +443,7 @@ def _config_text(body: str, data: Path) -> str:
 CONFIG_CASES = {
     "unknown-top-key": ("modle:\n  family: tfidf\n", "unknown key 'modle'"),
     "unknown-nested-key": ("model:\n  family: tfidf\n  learning_rat: 0.1\n", "unknown key 'model.learning_rat'"),
-    "unknown-family": ("model:\n  family: svm\n", "model"),
+    "unknown-family": ("model:\n  family: svm\n", "model: Input tag 'svm' found using 'family' does not match"),
     "wrong-type-int": ("seed: abc\n", "seed: Input should be a valid integer"),
     "wrong-type-float": ("model:\n  family: tfidf\n  C: high\n", "model.C: Input should be a valid number"),
     "wrong-range": ("model:\n  family: tfidf\n  C: -1\n", "model.C: Input should be greater than 0"),
@@ -599,5 +622,42 @@ def test_interrupted_train_changes_nothing(where: str, trained: dict, monkeypatc
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("classify")
     latest = client.search_runs([exp.experiment_id], "tags.`classify.run_kind` = 'parent'",
+                                order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert latest.info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_during_cross_validation(trained: dict) -> None:
+    """SIGINT to a real ``classify train`` process once its first fold is logged: exit 130, registry unchanged."""
+    from mlflow import MlflowClient
+
+    uri = trained["uri"]
+    client = MlflowClient(uri)
+    exp_id = client.get_experiment_by_name("classify").experiment_id
+    folds_before = len(client.search_runs([exp_id], "tags.`classify.run_kind` = 'fold'"))
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "classify.cli", "train", "--config", str(TFIDF_CONFIG), "--set",
+         f"data.path={trained['data']}", "--promote", "--quiet"],
+        cwd=trained["root"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(client.search_runs([exp_id], "tags.`classify.run_kind` = 'fold'")) == folds_before:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no fold was logged within 120 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert [line for line in messages(err) if line.startswith(("error:", "interrupted:"))] == [
+        "interrupted: nothing was registered and no alias moved"], err
+    assert "Traceback" not in err
+    assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
+    latest = client.search_runs([exp_id], "tags.`classify.run_kind` = 'parent'",
                                 order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert latest.info.status == "KILLED"
