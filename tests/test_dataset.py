@@ -62,3 +62,16 @@ def test_write_records_is_atomic_on_bad_suffix(tmp_path):
     with pytest.raises(ValueError):
         write_records([{"a": 1}], target)
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_sample_labels_match_segmenter_ids():
+    # data/samples: synthetic notices of other issuers, labelled separately, for the benchmark's
+    # out-of-domain check; they must stay attached to what the segmenter cuts.
+    from classify.reading import iter_notice_paths, read_notice
+    from classify.segmenting import segment_notice
+
+    samples = DATA.parent / "samples"
+    ids = [m.id for p in iter_notice_paths([samples]) for m in segment_notice(read_notice(p))]
+    labelled = load_labelled(samples / "measures.jsonl")
+    assert labelled["id"].tolist() == ids
+    assert set(labelled["label"]) == set(LABELS)
