@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -39,34 +39,43 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def iter_jsonl(path: Path, error: type[ValueError]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; malformed lines raise ``error`` naming file:line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise error(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj, dict):
+                    raise error(f"{path}:{lineno}: expected a JSON object")
+                yield lineno, obj
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+
+
 def load_labelled(path: str | Path) -> pd.DataFrame:
     """Load and validate a labelled JSONL file; raises :class:`DataError` before any training starts."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: labelled data file not found")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object")
-            missing = [f for f in REQUIRED_FIELDS if f not in obj]
-            if missing:
-                raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-            if obj["label"] not in LABELS:
-                raise DataError(f"{path}:{lineno}: unknown label {obj['label']!r} (expected one of {', '.join(LABELS)})")
-            secondary = obj.get("secondary_label")
-            if secondary is not None and secondary not in LABELS:
-                raise DataError(f"{path}:{lineno}: unknown secondary_label {secondary!r}")
-            if not isinstance(obj["text"], str) or not obj["text"].strip():
-                raise DataError(f"{path}:{lineno}: empty text for id {obj['id']!r}")
-            obj["_line"] = lineno
-            rows.append(obj)
+    for lineno, obj in iter_jsonl(path, DataError):
+        missing = [f for f in REQUIRED_FIELDS if f not in obj]
+        if missing:
+            raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+        if obj["label"] not in LABELS:
+            raise DataError(f"{path}:{lineno}: unknown label {obj['label']!r} (expected one of {', '.join(LABELS)})")
+        secondary = obj.get("secondary_label")
+        if secondary is not None and secondary not in LABELS:
+            raise DataError(f"{path}:{lineno}: unknown secondary_label {secondary!r}")
+        if not isinstance(obj["text"], str) or not obj["text"].strip():
+            raise DataError(f"{path}:{lineno}: empty text for id {obj['id']!r}")
+        obj["_line"] = lineno
+        rows.append(obj)
     if not rows:
         raise DataError(f"{path}: no labelled measures in the file")
     df = pd.DataFrame(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,21 +67,16 @@ def read_measures_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise MeasuresFileError(f"{path}: file not found")
+    from classify.dataset import iter_jsonl
+
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MeasuresFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-                raise MeasuresFileError(f"{path}:{lineno}: each line needs a non-empty 'text'")
-            heading = obj.get("heading") or ""
-            if isinstance(heading, list):
-                heading = " > ".join(heading)
-            rows.append({"id": obj.get("id"), "heading": str(heading), "text": obj["text"]})
+    for lineno, obj in iter_jsonl(path, MeasuresFileError):
+        if not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            raise MeasuresFileError(f"{path}:{lineno}: each line needs a non-empty 'text'")
+        heading = obj.get("heading") or ""
+        if isinstance(heading, list):
+            heading = " > ".join(heading)
+        rows.append({"id": obj.get("id"), "heading": str(heading), "text": obj["text"]})
     if not rows:
         raise MeasuresFileError(f"{path}: no measures in the file")
     return pd.DataFrame(rows)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import subset_rows as shared_subset_rows
 
 from classify.cli import main
 from classify.dataset import LabelCoverageWarning
@@ -50,16 +51,7 @@ NEWS = (
 
 
 def subset_rows(per_label: int = 3) -> list[dict]:
-    """At most ``per_label`` measures of each category from each of the three SUBSET_NOTICES."""
-    taken: dict[tuple[str, str], int] = {}
-    rows = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        obj = json.loads(line)
-        key = (obj["notice_id"], obj["label"])
-        if obj["notice_id"] in SUBSET_NOTICES and taken.get(key, 0) < per_label:
-            taken[key] = taken.get(key, 0) + 1
-            rows.append(obj)
-    return rows
+    return shared_subset_rows(SUBSET_NOTICES, per_label)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import opencc
 import pytest
+from helpers import CHROME_MARKERS
 
 from classify.reading import (
     MAX_NOTICE_BYTES,
@@ -33,32 +34,6 @@ SIMPLIFIED_SEEDS = [p for p in SEEDS if not p.name.startswith("001")]
 TRADITIONAL_SEED = next(p for p in SEEDS if p.name.startswith("001"))
 
 # Substrings that only web-page furniture contains (checked on the simplified lines).
-CHROME_MARKERS = (
-    "登录",
-    "返回首页",
-    "上一篇",
-    "下一篇",
-    "字体大小",
-    "友情链接",
-    "ICP备",
-    "公网安备",
-    "点击量",
-    "政务微信",
-    "政务微博",
-    "查看原文",
-    "热门搜索",
-    "最近搜索",
-    "相关推荐",
-    "电话咨询",
-    "QQ咨询",
-    "在线客服",
-    "备案号",
-    "发布时间",
-    "人觉得有用",
-    "标签:",
-    "网站标识码",
-    "访问量",
-)
 # Short words that are chrome when they make up a whole line (they also occur in real prose).
 CHROME_WORDS = {"收藏", "关注", "招标", "业主", "微信", "微博", "首页", "分享", "打印", "关闭", "-", "|"}
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import CHROME_MARKERS
 
 from classify.reading import is_chrome_line, normalise_text, read_notice, read_notice_bytes, to_simplified
 from classify.segmenting import MeasureRecord, measure_id, segment_notice
@@ -31,24 +32,6 @@ _LIST_MARKER_START = re.compile(
 _SENTENCE_SPLIT = re.compile(r"(?<=[。;!?])")
 _END_OK = set("。;!?”’)》」』….\"") | {")"}  # ASCII "." and quotes end sentences in ASCII-punctuated notices
 _START_BAD = set(",,、。;;::!?!?)）》」』”’.")
-_CHROME_MARKERS = (
-    "登录",
-    "返回首页",
-    "上一篇",
-    "下一篇",
-    "字体大小",
-    "友情链接",
-    "ICP备",
-    "公网安备",
-    "点击量",
-    "政务微信",
-    "查看原文",
-    "热门搜索",
-    "电话咨询",
-    "收藏",
-    "QQ咨询",
-    "人觉得有用",
-)
 _CONTACT_MARKERS = ("电话", "邮箱", "@", "邮编", "邮政编码", "联系方式")
 _OPENING = re.compile(r"^(?:根据|按照).{0,200}(?:现将|予以公布|予以通报)")
 _SUMMARY = re.compile(r"^(?:通过|经过)(?:集中|全面)?整改|已完成整改\s*\d+\s*[个项条]|已整改完成\s*\d+")
@@ -83,7 +66,7 @@ def measure_violations(notice, measures: list[MeasureRecord]) -> list[str]:
         if not t or not s:
             bad.append(f"empty: {tag}")
             continue
-        if is_chrome_line(s) or any(k in s for k in _CHROME_MARKERS):
+        if is_chrome_line(s) or any(k in s for k in CHROME_MARKERS):
             bad.append(f"chrome: {tag}")
         if any(k in s for k in _CONTACT_MARKERS):
             bad.append(f"contact: {tag}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
+from helpers import subset_rows as shared_subset_rows
 
 from classify.labels import LABELS
 
@@ -40,16 +41,7 @@ pytestmark = pytest.mark.slow
 
 
 def subset_rows(per_label: int = 3) -> list[dict]:
-    """At most ``per_label`` measures of each category from each of the three SUBSET_NOTICES."""
-    taken: dict[tuple[str, str], int] = {}
-    rows = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        obj = json.loads(line)
-        key = (obj["notice_id"], obj["label"])
-        if obj["notice_id"] in SUBSET_NOTICES and taken.get(key, 0) < per_label:
-            taken[key] = taken.get(key, 0) + 1
-            rows.append(obj)
-    return rows
+    return shared_subset_rows(SUBSET_NOTICES, per_label)
 
 
 def free_port() -> int:
