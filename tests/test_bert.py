@@ -15,12 +15,13 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from helpers import build_tiny_bert  # noqa: E402
+
 from classify.bert import BertMeasureClassifier  # noqa: E402
 from classify.labels import LABELS  # noqa: E402
 from classify.pretrained import ModelNotFoundError  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SEEDS_DIR = REPO_ROOT / "seeds"
 
 # Four topics with little shared vocabulary, so even a 2-layer, 32-wide model separates them quickly.
 TOPICS: dict[str, list[str]] = {
@@ -79,7 +80,6 @@ HEADINGS: dict[str, str] = {
     "personnel": "三、选人用人方面 > (一)干部管理不规范",
     "tech_policy": "四、业务工作方面 > (一)科技项目管理薄弱",
 }
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def training_frame() -> tuple[pd.DataFrame, list[str]]:
@@ -101,36 +101,9 @@ def fast_params(**overrides: object) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide BERT whose vocabulary is every character of the seed texts."""
-    chars: set[str] = set()
-    for path in sorted(SEEDS_DIR.glob("*.txt")):
-        chars.update(path.read_text(encoding="utf-8"))
-    # Also the test sentences' own characters, so the fixture does not depend on the seeds covering them.
-    for text in (t for texts in TOPICS.values() for t in texts):
-        chars.update(text)
-    for heading in HEADINGS.values():
-        chars.update(heading)
-    chars = {c for c in chars if not c.isspace()}
-    vocab = SPECIALS + sorted(chars)
-
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    # transformers 5: BertTokenizerFast is BertTokenizer and ignores vocab_file=; pass the mapping.
-    tokenizer = transformers.BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)})
-    config = transformers.BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-        # With BERT's default 0.02 some seeds stall at two merged classes; 0.1 learns on every seed tried.
-        initializer_range=0.1,
-    )
-    torch.manual_seed(0)
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        transformers.BertModel(config).save_pretrained(directory)
-    finally:
-        transformers.utils.logging.enable_progress_bar()
-    tokenizer.save_pretrained(directory)
-    return directory
+    """Tiny random BERT; vocabulary from the shipped measures plus the test sentences' characters."""
+    extra = tuple(t for texts in TOPICS.values() for t in texts) + tuple(HEADINGS.values())
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), extra)
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +230,34 @@ def test_unfitted_and_bad_input(tiny_bert: Path) -> None:
     with pytest.raises(ValueError, match="heading"):
         BertMeasureClassifier(model=str(tiny_bert), use_heading=True).fit(
             pd.DataFrame({"text": ["a", "b"]}), ["finance", "personnel"])
+
+
+def test_logged_to_mlflow_reloads_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
+    """The pyfunc model logged by training reproduces the in-memory probabilities in a new process."""
+    import mlflow
+
+    from classify.models import proba_frame
+    from classify.tracking import log_pyfunc_model
+
+    X, _ = training_frame()
+    X = X.head(6)
+    expected = proba_frame(fitted, X)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment("bert-roundtrip", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=exp):
+        info = log_pyfunc_model(fitted, X)
+    code = (
+        "import json, sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "X = pd.DataFrame(json.loads(sys.stdin.read()))\n"
+        f"out = mlflow.pyfunc.load_model({info.model_uri!r}).predict(X)\n"
+        "print(out.to_json(orient='split', double_precision=15))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], input=X.to_json(orient="records"), capture_output=True,
+                          text=True, timeout=180, cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = pd.read_json(__import__("io").StringIO(proc.stdout.strip().splitlines()[-1]), orient="split")
+    assert got["label"].tolist() == expected["label"].tolist()
+    prob_cols = [f"prob_{lab}" for lab in LABELS]
+    np.testing.assert_allclose(got[prob_cols].to_numpy(), expected[prob_cols].to_numpy(), atol=1e-5)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
+from helpers import build_tiny_bert
 from helpers import subset_rows as shared_subset_rows
 
 from classify.labels import LABELS
@@ -35,7 +36,6 @@ TFIDF_CONFIG = REPO / "configs" / "tfidf_logreg.yaml"
 SUBSET_NOTICES = ("001_069fa13e86ff3dc9", "002_498a692be3e6a6d3", "004_4ec4d330bc6282d2")
 EXPERIMENT = "classify"
 REGISTERED = "measure-classifier"
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 HEALTH_TIMEOUT_S = 150  # a cold start on a busy 2-core machine takes 15-40 s
 pytestmark = pytest.mark.slow
 
@@ -115,23 +115,8 @@ def _tail(path: Path, n: int = 30) -> str:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide random BERT whose vocabulary is every character of the labelled measures."""
-    transformers = pytest.importorskip("transformers")
-    torch = pytest.importorskip("torch")
-    chars: set[str] = set()
-    for line in DATA.read_text(encoding="utf-8").splitlines():
-        obj = json.loads(line)
-        chars.update(obj["text"], obj.get("text_simplified") or "", obj.get("heading") or "")
-    vocab = SPECIALS + sorted(c for c in chars if not c.isspace())
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    # transformers 5: BertTokenizerFast ignores vocab_file=; pass the mapping.
-    tokenizer = transformers.BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)})
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    pytest.importorskip("transformers")
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def _cli(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
