@@ -27,27 +27,28 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def _fmt_table(df, floatfmt: str = "{:.3f}") -> str:
-    """Plain-text table (no extra dependency), numbers right-aligned."""
-    import pandas as pd
+    """Plain-text table: the index as first column, text left-aligned, numbers right-aligned."""
+    headers = [str(df.index.name or ""), *map(str, df.columns)]
+    import numbers
 
-    headers = [str(df.index.name or "")] + [str(c) for c in df.columns] if df.index.name or not isinstance(
-        df.index, pd.RangeIndex) else [str(c) for c in df.columns]
-    with_index = len(headers) == len(df.columns) + 1
-    body = []
+    body, numeric = [], []
     for idx, row in df.iterrows():
-        cells = [str(idx)] if with_index else []
+        cells, kinds = [str(idx)], [False]
         for v in row:
+            kinds.append(isinstance(v, numbers.Number))
             if isinstance(v, float):
                 cells.append(floatfmt.format(v) if v == v else "-")
             else:
                 cells.append("-" if v is None else str(v))
         body.append(cells)
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    sep = "  ".join("-" * w for w in widths)
-    rows = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
-            for r in body]
-    return "\n".join([line, sep, *rows])
+        numeric.append(kinds)
+    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    for cells, kinds in zip(body, numeric, strict=True):
+        lines.append("  ".join(c.rjust(w) if num else c.ljust(w)
+                               for c, w, num in zip(cells, widths, kinds, strict=True)).rstrip())
+    return "\n".join(lines)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         result = predict_notices(model, args.inputs, progress=not args.quiet)
         rows, errors = result.rows, result.errors
-        print(_fmt_table(summary_table(rows), "{}"))
+        print(_fmt_table(summary_table(rows)))
     if args.out and (len(rows) or not errors):  # a failed run leaves an existing --out file as it was
         n = write_predictions(rows, args.out)
         print(f"wrote {n} rows to {args.out}")
@@ -151,15 +152,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = table.copy()
     table["started"] = table["started"].astype(str).str.slice(0, 16)
     table["run_id"] = table["run_id"].str.slice(0, 8)
-    shown = table.head(args.limit)
-    print(_fmt_table(shown.set_index(pd_index(len(shown))), "{:.3f}"))
+    shown = table.head(args.limit).reset_index(drop=True)
+    shown.index = shown.index + 1
+    shown.index.name = "#"
+    print(_fmt_table(shown))
     return 0
-
-
-def pd_index(n: int):
-    import pandas as pd
-
-    return pd.Index(range(1, n + 1), name="#")
 
 
 def cmd_models_pull(args: argparse.Namespace) -> int:

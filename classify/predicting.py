@@ -65,8 +65,10 @@ class MeasuresFileError(ValueError):
 def read_measures_file(path: str | Path) -> pd.DataFrame:
     """JSONL objects with ``text`` and optional ``heading`` and ``id``; order is kept."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MeasuresFileError(f"{path}: file not found")
+    if not path.is_file():
+        raise MeasuresFileError(f"{path}: not a regular file")
     from classify.dataset import iter_jsonl
 
     rows = []
