@@ -75,3 +75,14 @@ def test_sample_labels_match_segmenter_ids():
     labelled = load_labelled(samples / "measures.jsonl")
     assert labelled["id"].tolist() == ids
     assert set(labelled["label"]) == set(LABELS)
+
+
+def test_seeds_are_byte_identical_to_shared_copies():
+    repo = DATA.parents[1]
+    shared = repo.parent / "shared" / "seeds"
+    if not shared.is_dir():
+        pytest.skip("../shared/seeds is not beside this checkout")
+    ours = sorted(p.name for p in (repo / "seeds").iterdir())
+    assert ours == sorted(p.name for p in shared.iterdir())
+    for name in ours:
+        assert (repo / "seeds" / name).read_bytes() == (shared / name).read_bytes(), name
