@@ -216,10 +216,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
     import warnings
 
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
+    # MLflow's INFO lines and its cloudpickle advice are noise for a command-line user.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     if getattr(args, "tracking_uri", None):
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # an explicit flag beats the environment
     try:
