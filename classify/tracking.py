@@ -9,7 +9,6 @@ so an interrupted or failed run never creates a version or moves an alias.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,6 @@ from typing import Any
 import pandas as pd
 
 from classify.config import TrainConfig
-from classify.labels import LABELS
 
 DEFAULT_STORE_DIR = Path("experiments")
 PARENT_TAG = "classify.run_kind"
@@ -274,7 +272,6 @@ def register(model_uri: str, name: str, macro_f1: float, run_id: str, *, promote
     mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
     before = dict(client.get_registered_model(name).aliases)
     try:
-        client.set_model_version_tag(name, mv.version, "run_id", run_id)
         client.set_registered_model_alias(name, "candidate", mv.version)
         promoted = False
         if promote:
@@ -348,14 +345,5 @@ def compare_runs(experiment: str) -> pd.DataFrame:
     return table.sort_values("macro_f1", ascending=False, na_position="last").reset_index(drop=True)
 
 
-def copy_atomic(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
-
-
-__all__ = ["LABELS", "MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
+__all__ = ["MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
            "default_model_uri", "register", "resolve_tracking_uri", "train"]
