@@ -49,12 +49,11 @@ def predict_notices(model, inputs: list[str | Path], *, progress: bool = True) -
             continue
         for m in measures:
             records.append({"notice": m.notice_id, "file": str(path), "id": m.id, "issuer": m.issuer, "date": m.date,
-                            "heading": m.heading, "text": m.text, "_model_text": m.text_simplified,
-                            "_model_heading": " > ".join(m.heading_path)})
-    base = pd.DataFrame(records, columns=["notice", "file", "id", "issuer", "date", "heading", "text",
-                                          "_model_text", "_model_heading"])
-    preds = _classify(model, pd.DataFrame({"text": base["_model_text"], "heading": base["_model_heading"]}))
-    rows = pd.concat([base.drop(columns=["_model_text", "_model_heading"]).reset_index(drop=True), preds], axis=1)
+                            "heading": m.heading, "text": m.text, "_model_text": m.text_simplified})
+    base = pd.DataFrame(records, columns=["notice", "file", "id", "issuer", "date", "heading", "text", "_model_text"])
+    # the pyfunc model simplifies its inputs itself; the measure's simplified text is at hand already
+    preds = _classify(model, pd.DataFrame({"text": base["_model_text"], "heading": base["heading"]}))
+    rows = pd.concat([base.drop(columns=["_model_text"]).reset_index(drop=True), preds], axis=1)
     return NoticePredictions(rows=rows, errors=errors)
 
 
