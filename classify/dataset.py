@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from classify.labels import LABELS
+from classify.reading import to_simplified
 
 REQUIRED_FIELDS = ("id", "notice_id", "text", "label")
 
@@ -84,18 +85,14 @@ def load_labelled(path: str | Path) -> pd.DataFrame:
         first = dup.iloc[0]
         lines = df.loc[df["id"] == first, "_line"].tolist()
         raise DataError(f"{path}: duplicate id {first!r} on lines {', '.join(map(str, lines))}")
-    if "text_simplified" not in df:
-        from classify.reading import to_simplified
-
-        df["text_simplified"] = df["text"].map(to_simplified)
-    df["text_simplified"] = df["text_simplified"].fillna(df["text"])
+    # Models read simplified text; a row without it (hand-made data) gets it from the published text.
+    given = df["text_simplified"] if "text_simplified" in df else pd.Series([None] * len(df))
+    df["text_simplified"] = [s if isinstance(s, str) and s else to_simplified(t)
+                             for s, t in zip(given, df["text"], strict=True)]
     if "heading" not in df:
-        df["heading"] = df.get("heading_path", pd.Series([[]] * len(df))).map(
-            lambda p: " > ".join(p) if isinstance(p, list) else ""
-        )
+        paths = df["heading_path"] if "heading_path" in df else pd.Series([None] * len(df))
+        df["heading"] = [" > ".join(p) if isinstance(p, list) else "" for p in paths]
     df["heading"] = df["heading"].fillna("")
-    from classify.reading import to_simplified
-
     df["heading_simplified"] = df["heading"].map(to_simplified)
     return df.drop(columns="_line")
 

@@ -86,3 +86,14 @@ def test_seeds_are_byte_identical_to_shared_copies():
     assert ours == sorted(p.name for p in shared.iterdir())
     for name in ours:
         assert (repo / "seeds" / name).read_bytes() == (shared / name).read_bytes(), name
+
+
+def test_missing_simplified_text_is_made_from_published_text(tmp_path):
+    p = tmp_path / "d.jsonl"
+    write_records([{"id": "a", "notice_id": "n1", "text": "黨組學習", "label": "political_study"},
+                   {"id": "b", "notice_id": "n2", "text": "規範報銷", "label": "finance", "text_simplified": None,
+                    "heading_path": ["一、財務管理"]}], p)
+    df = load_labelled(p)
+    assert df["text_simplified"].tolist() == ["党组学习", "规范报销"]
+    assert df["heading"].tolist() == ["", "一、財務管理"]
+    assert df["heading_simplified"].tolist() == ["", "一、财务管理"]
