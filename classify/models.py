@@ -7,6 +7,7 @@ so the baseline never pays for torch).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,12 +95,10 @@ class TfidfLinearClassifier:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        keys = ("tokenizer", "word_ngram_range", "char_ngram_range", "min_df", "max_df", "sublinear_tf",
-                "max_features", "heading_weight", "classifier", "C", "class_weight", "max_iter",
-                "use_heading", "seed")
-        return {k: getattr(self, k) for k in keys}
+        """Constructor parameters (read from the signature, so the list cannot drift)."""
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
-    def _build(self, n_samples: int) -> Pipeline:
+    def _build(self) -> Pipeline:
         def vec():
             return _text_vectoriser(self.tokenizer, self.word_ngram_range, self.char_ngram_range,
                                     self.min_df, self.max_df, self.sublinear_tf, self.max_features)
@@ -131,7 +130,7 @@ class TfidfLinearClassifier:
         return X
 
     def fit(self, X: pd.DataFrame, y: Sequence[str]) -> TfidfLinearClassifier:
-        self.pipeline_ = self._build(len(y))
+        self.pipeline_ = self._build()
         self.pipeline_.fit(self._frame(X), np.asarray(y))
         self.classes_ = self.pipeline_.classes_
         return self
