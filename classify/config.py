@@ -74,8 +74,9 @@ class BertModelConfig(_Strict):
     @field_validator("pretrained")
     @classmethod
     def _path_exists(cls, v: str) -> str:
-        looks_local = v.startswith((".", "/", "~")) or v.count("/") > 1
-        if looks_local and not Path(v).expanduser().exists():
+        from classify.pretrained import looks_like_local_path
+
+        if looks_like_local_path(v) and not Path(v).expanduser().exists():
             raise ValueError(f"model path {v!r} does not exist")
         return v
 

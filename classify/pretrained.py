@@ -278,7 +278,8 @@ def _install(staging: Path, dest: Path, spec: PretrainedSpec) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _looks_like_local_path(value: str) -> bool:
+def looks_like_local_path(value: str) -> bool:
+    """True for a folder path (./x, /x, ~/x, a/b/c); False for a short name or an org/name hub id."""
     if value.startswith((".", "/", "~")):
         return True
     seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
@@ -307,6 +308,27 @@ def resolve_model_path(name_or_path: str) -> str:
         raise ModelNotFoundError(
             f"pretrained model {value!r} is not in {candidate}; fetch it with: classify models pull {value}"
         )
-    if _looks_like_local_path(value):
+    if looks_like_local_path(value):
         raise ModelNotFoundError(f"model directory {value!r} does not exist")
     return value
+
+
+def check_pretrained_available(name_or_path: str) -> str:
+    """Resolve like :func:`resolve_model_path`, and make sure a hub name loads (hub or local cache).
+
+    Training calls this before it creates any run, so a model that cannot be had fails in one line.
+    """
+    name_or_path = resolve_model_path(name_or_path)
+    if Path(name_or_path).is_dir():
+        return name_or_path
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(
+            f"pretrained model {name_or_path!r} is neither a local folder nor loadable from the hub or its cache "
+            f"({reason})"
+        ) from None
+    return name_or_path

@@ -184,9 +184,9 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
     df = load_labelled(config.data.path)  # data errors surface before any run is created
     check_label_coverage(df, config.data.path)
     if config.model.family == "bert":
-        from classify.pretrained import resolve_model_path
+        from classify.pretrained import check_pretrained_available
 
-        check_pretrained_available(resolve_model_path(config.model.pretrained))  # before any run exists
+        check_pretrained_available(config.model.pretrained)  # before any run exists
     uri = connect(config.tracking.tracking_uri)
     ensure_experiment(config.tracking.experiment, uri)
 
@@ -233,24 +233,6 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
             raise
     return TrainResult(parent.info.run_id, metrics, info.model_uri, config.tracking.registered_model,
                        version, promoted, uri)
-
-
-def check_pretrained_available(name_or_path: str) -> None:
-    """A hub name must resolve (local cache or hub) before training starts, in one clear line."""
-    if Path(name_or_path).is_dir():
-        return
-    from transformers import AutoConfig
-
-    from classify.pretrained import ModelNotFoundError
-
-    try:
-        AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFoundError(
-            f"pretrained model {name_or_path!r} is neither a local folder nor loadable from the hub or its cache "
-            f"({reason})"
-        ) from None
 
 
 # --- registry ---------------------------------------------------------------------------------
