@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 # Quieter MLflow/transformers output for a command-line user; set before those modules load.
@@ -56,23 +55,13 @@ def _fmt_table(df, floatfmt: str = "{:.3f}") -> str:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from classify.dataset import write_records
-    from classify.reading import NoticeError, iter_notice_paths, read_notice
-    from classify.segmenting import segment_notice
+    from classify.segmenting import segment_files
 
-    records, errors, counts = [], [], Counter()
-    for path in iter_notice_paths(args.inputs):
-        try:
-            measures = segment_notice(read_notice(path))
-        except NoticeError as exc:
-            errors.append(str(exc))
-            continue
-        if not measures:
-            errors.append(f"{path}: no rectification measure found")
-        counts[str(path)] = len(measures)
-        records.extend(m.to_dict() for m in measures)
-    for path, n in counts.items():
-        print(f"{n:5d}  {path}")
-    print(f"{sum(counts.values()):5d}  measures in {len(counts)} notice(s)")
+    segmented, errors = segment_files(args.inputs)
+    for path, measures in segmented:
+        print(f"{len(measures):5d}  {path}")
+    records = [m.to_dict() for _, measures in segmented for m in measures]
+    print(f"{len(records):5d}  measures in {len(segmented)} notice(s)")
     if args.out and (records or not errors):  # a failed run leaves an existing --out file as it was
         write_records(records, args.out)
         print(f"wrote {args.out}")
@@ -126,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if measures is not None:
         rows = predict_measures(model, measures)
         errors = []
-        print(_fmt_table(rows["label"].value_counts().reindex(sorted(set(rows["label"]))).to_frame("measures")))
+        print(_fmt_table(rows["label"].value_counts().sort_index().to_frame("measures")))
     else:
         result = predict_notices(model, args.inputs, progress=not args.quiet)
         rows, errors = result.rows, result.errors

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from classify.labels import LABELS
-from classify.reading import NoticeError, iter_notice_paths, read_notice
-from classify.segmenting import segment_notice
+from classify.reading import NoticeError
+from classify.segmenting import segment_files
 
 
 @dataclass
@@ -34,22 +34,10 @@ def _classify(model, frame: pd.DataFrame) -> pd.DataFrame:
 
 def predict_notices(model, inputs: list[str | Path], *, progress: bool = True) -> NoticePredictions:
     """Segment every notice and classify its measures; bad files are collected, not fatal."""
-    from tqdm.auto import tqdm
-
-    records, errors = [], []
-    for path in tqdm(iter_notice_paths(inputs), desc="reading notices", unit="notice", disable=not progress):
-        try:
-            notice = read_notice(path)
-            measures = segment_notice(notice)
-        except NoticeError as exc:
-            errors.append(exc)
-            continue
-        if not measures:
-            errors.append(NoticeError(path, "no rectification measure found (is this an inspection-rectification notice?)"))
-            continue
-        for m in measures:
-            records.append({"notice": m.notice_id, "file": str(path), "id": m.id, "issuer": m.issuer, "date": m.date,
-                            "heading": m.heading, "text": m.text, "_model_text": m.text_simplified})
+    segmented, errors = segment_files(inputs, progress=progress)
+    records = [{"notice": m.notice_id, "file": str(path), "id": m.id, "issuer": m.issuer, "date": m.date,
+                "heading": m.heading, "text": m.text, "_model_text": m.text_simplified}
+               for path, measures in segmented for m in measures]
     base = pd.DataFrame(records, columns=["notice", "file", "id", "issuer", "date", "heading", "text", "_model_text"])
     # the pyfunc model simplifies its inputs itself; the measure's simplified text is at hand already
     preds = _classify(model, pd.DataFrame({"text": base["_model_text"], "heading": base["heading"]}))

@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from classify.reading import Notice, to_simplified
+from classify.reading import Notice, NoticeError, iter_notice_paths, read_notice, to_simplified
 
 _CN_NUM = "一二三四五六七八九十"
 _CN_VALUE = {c: i + 1 for i, c in enumerate(_CN_NUM)}
@@ -374,3 +375,23 @@ def segment_notice(notice: Notice) -> list[MeasureRecord]:
             )
         )
     return records
+
+
+def segment_files(
+    inputs: list[str | Path], *, progress: bool = False
+) -> tuple[list[tuple[Path, list[MeasureRecord]]], list[NoticeError]]:
+    """Read and segment notice files and folders; a file that fails or yields no measure is an error, not fatal."""
+    from tqdm.auto import tqdm
+
+    done, errors = [], []
+    for path in tqdm(iter_notice_paths(inputs), desc="reading notices", unit="notice", disable=not progress):
+        try:
+            measures = segment_notice(read_notice(path))
+        except NoticeError as exc:
+            errors.append(exc)
+            continue
+        if not measures:
+            errors.append(NoticeError(path, "no rectification measure found (is this an inspection-rectification notice?)"))
+            continue
+        done.append((path, measures))
+    return done, errors
