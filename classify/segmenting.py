@@ -292,16 +292,17 @@ def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_
         out.append((here, para))
 
 
-def _restructure_next_steps(lines: list[_Line]) -> list[tuple[list[_Line], str | None]]:
-    """Split the body into blocks; a non-heading paragraph opening with 下一步 starts a new block."""
-    blocks: list[tuple[list[_Line], str | None]] = [([], None)]
+def _next_steps_blocks(lines: list[_Line]) -> list[tuple[list[_Line], bool]]:
+    """Split the body into (lines, is_next_steps) blocks; a non-heading paragraph opening with 下一步
+    starts a 下一步 block (unless it already stands under a 下一步 section heading)."""
+    blocks: list[tuple[list[_Line], bool]] = [([], False)]
     under_next_steps_heading = False
     for line in lines:
         heading = _heading_match(line.simp)
         if heading is not None and heading[0] == 0:
             under_next_steps_heading = "下一步" in line.simp
         if _NEXT_STEPS.match(line.simp) and heading is None and not under_next_steps_heading:
-            blocks.append(([line], "下一步"))
+            blocks.append(([line], True))
         else:
             blocks[-1][0].append(line)
     return blocks
@@ -339,18 +340,17 @@ def segment_notice(notice: Notice) -> list[MeasureRecord]:
     issuer, date = _issuer_and_date(notice, trailer, body)
 
     found: list[tuple[tuple[_Line, ...], _Line]] = []
-    for block_lines, section in _restructure_next_steps(body):
-        if section is None:
+    next_steps = (_Line("下一步", "下一步"),)
+    for block_lines, is_next_steps in _next_steps_blocks(body):
+        if not is_next_steps:
             _measures_from(_parse_tree(block_lines), (), found)
             continue
         # 下一步 paragraph: its enumerated items (inline or following) are the closing plans.
         lead, rest = block_lines[0], block_lines[1:]
-        sub: list[tuple[tuple[_Line, ...], _Line]] = []
-        _measures_from(_parse_tree(rest), (), sub)
-        label = _Line("下一步", "下一步")
         items, has_items = _split_items([lead])
-        found.extend(((label,), item) for item in items if has_items)
-        found.extend(((label, *p), m) for p, m in sub)
+        if has_items:
+            found.extend((next_steps, item) for item in items)
+        _measures_from(_parse_tree(rest), next_steps, found)
 
     records: list[MeasureRecord] = []
     seen: set[str] = set()
