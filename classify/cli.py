@@ -12,6 +12,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# MLflow's INFO lines and its cloudpickle advice are noise for a command-line user; MLflow reads
+# this when it is imported (a logger level set earlier would be reset).
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -205,13 +208,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
     import warnings
 
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
-    # MLflow's INFO lines and its cloudpickle advice are noise for a command-line user.
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     if getattr(args, "tracking_uri", None):
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # an explicit flag beats the environment
     try:
