@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -224,5 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """Console entry point: ``main`` with its return value as the exit status."""
+    code = main()
+    # The command has finished and reported. Interpreter teardown takes about a second once MLflow
+    # and scikit-learn are loaded, and Python has restored the default SIGINT action by then, so a
+    # late Ctrl-C would turn a finished run's exit status into "killed by SIGINT".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

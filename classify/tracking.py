@@ -8,10 +8,15 @@ so an interrupted or failed run never creates a version or moves an alias.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,53 @@ PARENT_TAG = "classify.run_kind"
 
 class TrackingError(RuntimeError):
     """The tracking store or registry cannot be used; the message says which and why."""
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------
+
+
+class InterruptHold:
+    """SIGINT handler that records a Ctrl-C instead of raising it at once; see ``hold_interrupts``."""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def raise_pending(self) -> None:
+        """Raise the recorded Ctrl-C now (once)."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def discard(self) -> None:
+        self.pending = False
+
+
+@contextlib.contextmanager
+def hold_interrupts() -> Iterator[InterruptHold]:
+    """Hold a Ctrl-C that arrives inside the block and raise it as KeyboardInterrupt when the block ends.
+
+    A KeyboardInterrupt raised in the middle of a SQLite write leaves the store locked for the rest of
+    the process, and MLflow then reports "database is locked" instead of the interrupt; holding it
+    keeps every store write whole. Nested blocks share the outermost hold. Outside the main thread, or
+    where SIGINT is ignored, this does nothing.
+    """
+    current = signal.getsignal(signal.SIGINT)
+    if isinstance(current, InterruptHold):
+        yield current
+        return
+    if threading.current_thread() is not threading.main_thread() or current is signal.SIG_IGN:
+        yield InterruptHold()
+        return
+    hold = InterruptHold()
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield hold
+    finally:
+        signal.signal(signal.SIGINT, current)
+    hold.raise_pending()
 
 
 # --- store ------------------------------------------------------------------------------------
@@ -46,6 +98,41 @@ def _default_artifact_location(uri: str) -> str | None:
     return None
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI; None for other stores and in-memory SQLite."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def create_sqlite_store(db_path: Path, artifact_root: str | None = None) -> None:
+    """Create a new SQLite tracking store under a temporary name and link it into place.
+
+    MLflow builds a new store by running its schema migrations one by one; a Ctrl-C or crash
+    halfway leaves a database on which every later run fails ("duplicate column ..."). Built
+    aside, the store either exists complete or not at all. Does nothing if ``db_path`` exists.
+    """
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    if db_path.exists():
+        return
+    if not db_path.parent.is_dir():
+        raise TrackingError(f"cannot create MLflow store {db_path}: folder {db_path.parent} does not exist")
+    tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
+    tmp_uri = f"sqlite:///{tmp}"
+    try:
+        SqlAlchemyStore(tmp_uri, artifact_root or DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+        with contextlib.suppress(FileExistsError):  # another process created it first: keep theirs
+            os.link(tmp, db_path)  # unlike rename, never replaces an existing store
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(tmp_uri, None)  # MLflow's engine cache keeps files open
+        if engine is not None:
+            engine.dispose()
+        tmp.unlink(missing_ok=True)
+
+
 def connect(config_uri: str | None = None, *, timeout: float = 5.0) -> str:
     """Point MLflow at the store, failing fast with a clear message when a server cannot be reached."""
     import mlflow
@@ -62,6 +149,9 @@ def connect(config_uri: str | None = None, *, timeout: float = 5.0) -> str:
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise TrackingError(f"cannot reach MLflow tracking server at {uri} ({reason}); is it running?") from None
+    db_path = _sqlite_path(uri)
+    if db_path is not None:
+        create_sqlite_store(db_path, _default_artifact_location(uri))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -195,42 +285,50 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
         "data_sha256": file_sha256(config.data.path), "git_commit": git_commit(),
         "input_text": config.input.text,
     }
-    with mlflow.start_run(run_name=config.name, tags=tags) as parent:
-        try:
+    # Every store write runs under hold_interrupts(): a Ctrl-C there takes effect when the write is done.
+    try:
+        with hold_interrupts():
+            parent = mlflow.start_run(run_name=config.name, tags=tags)
             mlflow.log_params(config.flat_params())
             mlflow.log_params({"data.n_measures": len(df), "data.n_notices": df["notice_id"].nunique()})
 
-            def log_fold(fold) -> None:
-                with mlflow.start_run(run_name=f"fold-{fold.notice_id}", nested=True,
-                                      tags={PARENT_TAG: "fold", "held_out_notice": fold.notice_id}):
-                    mlflow.log_params({"held_out_notice": fold.notice_id, "n_train": fold.n_train,
-                                       "n_test": fold.n_test,
-                                       "labels_missing_from_train": ",".join(fold.missing_labels) or "none"})
-                    mlflow.log_metrics({**fold.metrics, "train_seconds": fold.train_seconds})
+        def log_fold(fold) -> None:
+            with hold_interrupts(), mlflow.start_run(run_name=f"fold-{fold.notice_id}", nested=True,
+                                                     tags={PARENT_TAG: "fold", "held_out_notice": fold.notice_id}):
+                mlflow.log_params({"held_out_notice": fold.notice_id, "n_train": fold.n_train,
+                                   "n_test": fold.n_test,
+                                   "labels_missing_from_train": ",".join(fold.missing_labels) or "none"})
+                mlflow.log_metrics({**fold.metrics, "train_seconds": fold.train_seconds})
 
-            t0 = time.perf_counter()
-            cv = leave_one_notice_out(lambda: build_model(config, progress=progress), df, on_fold=log_fold,
-                                      progress=progress)
-            metrics = cv.metrics
-            metrics["cv_wall_seconds"] = time.perf_counter() - t0
-            with tempfile.TemporaryDirectory() as tmp:
-                _log_artifacts(cv, config, Path(tmp) / "evaluation")
+        t0 = time.perf_counter()
+        cv = leave_one_notice_out(lambda: build_model(config, progress=progress), df, on_fold=log_fold,
+                                  progress=progress)
+        metrics = cv.metrics
+        metrics["cv_wall_seconds"] = time.perf_counter() - t0
+        with hold_interrupts(), tempfile.TemporaryDirectory() as tmp:
+            _log_artifacts(cv, config, Path(tmp) / "evaluation")
 
-            # final model on all measures
-            X, y = model_inputs(df), df["label"].to_numpy()
-            t0 = time.perf_counter()
-            model = build_model(config, progress=progress).fit(X, y)
-            metrics["train_seconds"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            model.predict_proba(X)
-            metrics["predict_measures_per_second"] = len(X) / (time.perf_counter() - t0)
+        # final model on all measures
+        X, y = model_inputs(df), df["label"].to_numpy()
+        t0 = time.perf_counter()
+        model = build_model(config, progress=progress).fit(X, y)
+        metrics["train_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model.predict_proba(X)
+        metrics["predict_measures_per_second"] = len(X) / (time.perf_counter() - t0)
+        with hold_interrupts():
             mlflow.log_metrics(metrics)
             info = log_pyfunc_model(model, X.head(3))
+        with hold_interrupts() as hold:
             version, promoted = register(info.model_uri, config.tracking.registered_model,
                                          metrics["cv_macro_f1"], parent.info.run_id, promote=promote)
-        except KeyboardInterrupt:
-            mlflow.end_run(status="KILLED")
-            raise
+            mlflow.end_run()
+            hold.discard()  # registered and finished: a Ctrl-C this late has nothing left to stop
+    except BaseException as exc:
+        if mlflow.active_run() is not None:
+            with hold_interrupts():
+                mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
     return TrainResult(parent.info.run_id, metrics, info.model_uri, config.tracking.registered_model,
                        version, promoted, uri)
 
@@ -249,25 +347,36 @@ def register(model_uri: str, name: str, macro_f1: float, run_id: str, *, promote
     """Register a version with alias ``candidate``; with ``promote``, move ``champion`` only if better."""
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
-    mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
-    before = dict(client.get_registered_model(name).aliases)
-    try:
-        client.set_registered_model_alias(name, "candidate", mv.version)
-        promoted = False
-        if promote:
-            best = champion_score(name)
-            if best is None or macro_f1 > best:
-                client.set_registered_model_alias(name, "champion", mv.version)
-                promoted = True
-    except BaseException:
-        # Ctrl-C or an error once the version exists: put the aliases back and drop the version.
-        for alias in ("candidate", "champion"):
-            if alias in before:
-                client.set_registered_model_alias(name, alias, before[alias])
-        client.delete_model_version(name, mv.version)  # also drops aliases still pointing at it
-        raise
+    with hold_interrupts() as hold:
+        try:
+            before = dict(client.get_registered_model(name).aliases)
+            model_existed = True
+        except MlflowException:
+            before, model_existed = {}, False
+        mv = None
+        try:
+            mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
+            client.set_registered_model_alias(name, "candidate", mv.version)
+            promoted = False
+            if promote:
+                best = champion_score(name)
+                if best is None or macro_f1 > best:
+                    client.set_registered_model_alias(name, "champion", mv.version)
+                    promoted = True
+            hold.raise_pending()  # a Ctrl-C while registering undoes the registration
+        except BaseException:
+            # Ctrl-C or an error: put the aliases back, drop the version, and the model if it is new.
+            for alias, version in before.items():
+                client.set_registered_model_alias(name, alias, version)
+            if mv is not None:
+                client.delete_model_version(name, mv.version)  # also drops aliases still pointing at it
+            if not model_existed:
+                with contextlib.suppress(MlflowException):
+                    client.delete_registered_model(name)
+            raise
     return str(mv.version), promoted
 
 
@@ -327,5 +436,5 @@ def compare_runs(experiment: str) -> pd.DataFrame:
     return table.sort_values("macro_f1", ascending=False, na_position="last").reset_index(drop=True)
 
 
-__all__ = ["MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
-           "default_model_uri", "register", "resolve_tracking_uri", "train"]
+__all__ = ["InterruptHold", "MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
+           "default_model_uri", "hold_interrupts", "register", "resolve_tracking_uri", "train"]

@@ -645,11 +645,149 @@ def test_real_ctrl_c_during_cross_validation(trained: dict) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err
+    # 130, or killed by SIGINT when Python re-raises the signal at exit (shells show 130 for both)
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert [line for line in messages(err) if line.startswith(("error:", "interrupted:"))] == [
         "interrupted: nothing was registered and no alias moved"], err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "database is locked" not in err
     assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
     latest = client.search_runs([exp_id], "tags.`classify.run_kind` = 'parent'",
                                 order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert latest.info.status == "KILLED"
+
+
+def test_held_ctrl_c_is_raised_when_the_block_ends() -> None:
+    from classify.tracking import hold_interrupts
+
+    handler_before = signal.getsignal(signal.SIGINT)
+    steps: list[str] = []
+    with pytest.raises(KeyboardInterrupt), hold_interrupts():
+        with hold_interrupts():  # nested: the outer block decides when to raise
+            os.kill(os.getpid(), signal.SIGINT)
+            steps.append("after the signal")
+        steps.append("after the inner block")
+    assert steps == ["after the signal", "after the inner block"]
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+    with hold_interrupts():  # nothing pending: nothing raised
+        steps.append("quiet block")
+    assert steps[-1] == "quiet block"
+
+
+def test_held_ctrl_c_respects_an_ignored_sigint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from classify.tracking import hold_interrupts
+
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_IGN)
+    installed: list[object] = []
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: installed.append(handler))
+    with hold_interrupts():
+        pass
+    assert installed == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGINT while a fold's metrics are being written: the fold run is complete, the train stops cleanly."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = trained["uri"]
+    monkeypatch.chdir(trained["root"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    real_log_metrics = mlflow.log_metrics
+
+    def log_metrics_with_ctrl_c(metrics, *args, **kwargs):
+        if "train_seconds" in metrics and "cv_macro_f1" not in metrics:  # a fold's metrics
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_log_metrics(metrics, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_metrics", log_metrics_with_ctrl_c)
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
+                       "--promote", "--quiet")
+    monkeypatch.undo()
+    assert code == 130, err
+    assert "Traceback" not in err and "database is locked" not in err
+    assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
+
+    client = MlflowClient(uri)
+    exp_id = client.get_experiment_by_name("classify").experiment_id
+    parent = client.search_runs([exp_id], "tags.`classify.run_kind` = 'parent'",
+                                order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert parent.info.status == "KILLED"
+    folds = client.search_runs([exp_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(folds) == 1  # the interrupt stopped cross-validation after the first fold ...
+    assert folds[0].info.status == "FINISHED"  # ... whose write had finished
+    assert "macro_f1" in folds[0].data.metrics and "train_seconds" in folds[0].data.metrics
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_registration_undoes_it(trained: dict, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGINT while the new version is being registered: version and aliases are rolled back."""
+    from mlflow import MlflowClient
+
+    uri = trained["uri"]
+    monkeypatch.chdir(trained["root"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    real = MlflowClient.set_registered_model_alias
+
+    def alias_with_ctrl_c(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", alias_with_ctrl_c)
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
+                       "--promote", "--quiet")
+    monkeypatch.undo()
+    assert code == 130, err
+    assert [line for line in messages(err) if line.startswith(("error:", "interrupted:"))] == [
+        "interrupted: nothing was registered and no alias moved"], err
+    assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
+
+
+@pytest.mark.slow
+def test_interrupted_first_registration_leaves_no_registered_model(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from mlflow import MlflowClient
+
+    write_jsonl(work / "subset.jsonl", subset_rows())
+    _interrupt_after_version_created(monkeypatch)
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={work / 'subset.jsonl'}",
+                       "--quiet")
+    monkeypatch.undo()
+    assert code == 130, err
+    uri = f"sqlite:///{work / 'store' / 'mlflow.db'}"
+    assert MlflowClient(uri, uri).search_registered_models() == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_creating_the_store_leaves_no_half_built_store(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """MLflow builds a new store in ~50 migrations; cut halfway, the store is absent, not broken."""
+    import mlflow.store.db.utils
+
+    def half_initialize(engine) -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY)")
+        raise KeyboardInterrupt
+
+    write_jsonl(work / "subset.jsonl", subset_rows())
+    argv = ("train", "--config", TFIDF_CONFIG, "--set", f"data.path={work / 'subset.jsonl'}", "--quiet")
+    monkeypatch.setattr(mlflow.store.db.utils, "_initialize_tables", half_initialize)
+    code, _, err = run(capsys, *argv)
+    assert code == 130, err
+    assert list((work / "store").iterdir()) == []  # neither the store nor its temporary copy
+    monkeypatch.undo()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'store' / 'mlflow.db'}")
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err  # the next run builds the store and trains
+
+
+def test_store_in_a_missing_folder(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'no-such-folder' / 'mlflow.db'}")
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={DATA}", "--quiet")
+    assert code == 2
+    assert_one_line(err, "no-such-folder", "does not exist")
