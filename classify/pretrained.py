@@ -313,14 +313,51 @@ def resolve_model_path(name_or_path: str) -> str:
     return value
 
 
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """One quick request to the model hub, without the retries ``from_pretrained`` makes."""
+    import requests
+
+    try:
+        requests.head(hub_endpoint(), timeout=timeout, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return True
+
+
 def check_pretrained_available(name_or_path: str) -> str:
     """Resolve like :func:`resolve_model_path`, and make sure a hub name loads (hub or local cache).
 
     Training calls this before it creates any run, so a model that cannot be had fails in one line.
+    The local cache is tried first; the hub only when it answers a single quick request, because
+    ``from_pretrained`` retries an unreachable hub for half a minute before it gives up.
     """
     name_or_path = resolve_model_path(name_or_path)
     if Path(name_or_path).is_dir():
         return name_or_path
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name_or_path, local_files_only=True)
+        return name_or_path
+    except (OSError, ValueError):
+        pass  # not in the cache
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline or not hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if offline else f"{hub_endpoint()} cannot be reached"
+        raise ModelNotFoundError(
+            f"pretrained model {name_or_path!r} is not in the local Hugging Face cache and {why}; "
+            f"use a local folder or a model from `classify models pull`"
+        )
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(f"pretrained model {name_or_path!r} cannot be loaded from the hub ({reason})") from None
+    return name_or_path
     from transformers import AutoConfig
 
     try:

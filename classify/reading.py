@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -186,11 +187,20 @@ def is_chrome_line(simplified_line: str) -> bool:
     return bool(_CHROME_LINE.search(line) or _META_LINE.search(line) or _CONTACT_LINE.search(line))
 
 
+# Registration and copyright lines start a page's footer; the short lines after them are footer
+# links ("政务微信", "三晋通", a portal's name) however they are worded.
+_FOOTER_START = re.compile(r"ICP\s*备|ICP证|公网安备|网站标识码|网站识别码|版权所有|Copyright|©", re.I)
+_FOOTER_LINK_MAX_CHARS = 20
+
+
 def drop_chrome(text: str, simplified: str) -> tuple[str, str]:
     """Remove chrome lines from both forms, keeping them line-aligned."""
     kept_t, kept_s = [], []
+    in_footer = False
     for line_t, line_s in zip(text.split("\n"), simplified.split("\n"), strict=True):
-        if not is_chrome_line(line_s):
+        in_footer = in_footer or bool(_FOOTER_START.search(line_s))
+        footer_link = in_footer and len(line_s.strip()) <= _FOOTER_LINK_MAX_CHARS and "。" not in line_s
+        if not (footer_link or is_chrome_line(line_s)):
             kept_t.append(line_t)
             kept_s.append(line_s)
     return "\n".join(kept_t), "\n".join(kept_s)
@@ -255,12 +265,22 @@ def read_notice(path: str | Path, *, max_bytes: int = MAX_NOTICE_BYTES) -> Notic
 
 
 def iter_notice_paths(inputs: list[str | Path]) -> list[Path]:
-    """Expand files and directories into notice paths (directories: supported suffixes, sorted)."""
+    """Expand files and directories into notice paths.
+
+    A directory gives its .txt/.html/.htm files, sorted; its other files (hidden ones aside) are
+    named in a warning rather than skipped silently.
+    """
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUPPORTED_SUFFIXES))
+            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+            paths.extend(q for q in files if q.suffix.lower() in SUPPORTED_SUFFIXES)
+            other = [q.name for q in files if q.suffix.lower() not in SUPPORTED_SUFFIXES]
+            if other:
+                shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+                warnings.warn(f"{p}: skipped {len(other)} file(s) that are not .txt/.html/.htm: {shown}",
+                              stacklevel=2)
         else:
             paths.append(p)
     # a file named twice (directly and through its folder) is read once

@@ -45,6 +45,9 @@ def main() -> int:
 
     from mlflow import MlflowClient
 
+    # Started in the background (`cmd &`), this process and its children ignore SIGINT; a child
+    # that ignores it would just finish every run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         env = dict(os.environ, MLFLOW_TRACKING_URI=uri)

@@ -202,6 +202,20 @@ def test_bad_notice_segment(case: str, work: Path, capsys: pytest.CaptureFixture
     assert out.read_text(encoding="utf-8") == PREVIOUS
 
 
+def test_folder_with_other_files_names_them(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files in a folder that are not notices are skipped, but named: a .docx notice would otherwise vanish."""
+    folder = work / "notices"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(SIMPLIFIED_SEED.read_bytes())
+    (folder / "b.docx").write_bytes(b"PK\x03\x04")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    with pytest.warns(UserWarning) as caught:
+        code, out, _ = run(capsys, "segment", folder, "--out", work / "m.jsonl")
+    assert code == 0
+    assert "a.txt" in out
+    assert [str(w.message) for w in caught] == [f"{folder}: skipped 1 file(s) that are not .txt/.html/.htm: b.docx"]
+
+
 def test_big_notice_rejected_by_size_before_decoding(work: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     path = _big(work)
@@ -632,6 +646,8 @@ def test_real_ctrl_c_during_cross_validation(trained: dict) -> None:
         [sys.executable, "-m", "classify.cli", "train", "--config", str(TFIDF_CONFIG), "--set",
          f"data.path={trained['data']}", "--promote", "--quiet"],
         cwd=trained["root"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # under a background job SIGINT is ignored, and the child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120

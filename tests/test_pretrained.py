@@ -210,3 +210,60 @@ def test_real_m3e_small_loads_and_predicts() -> None:
     assert proba.shape == (2, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
     assert set(clf.predict(X.iloc[:2])) <= {"political_study", "finance"}
+
+
+HUB_CHECK = """
+import json, sys
+from classify.pretrained import ModelNotFoundError, check_pretrained_available
+out = {}
+for name in sys.argv[1:]:
+    try:
+        out[name] = "ok: " + check_pretrained_available(name)
+    except ModelNotFoundError as exc:
+        out[name] = "error: " + str(exc)
+print(json.dumps(out))
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hub_check(tmp_path: Path, *names: str, **env: str) -> dict[str, str]:
+    """check_pretrained_available in a fresh process (the hub library reads its cache path at import)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    full_env.update(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HOME=str(tmp_path / "hf"),
+                    HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}", **env)
+    done = subprocess.run([sys.executable, "-c", HUB_CHECK, *names], env=full_env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_hub_model_from_the_cache_or_a_quick_clear_error(tmp_path: Path) -> None:
+    """A hub id is taken from the local cache without the hub; one that is not cached fails at once."""
+    from transformers import BertConfig
+
+    snapshot = tmp_path / "hub" / "models--acme--tiny-bert" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+               intermediate_size=8).to_json_file(snapshot / "config.json")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abc")
+
+    result = _hub_check(tmp_path, "acme/tiny-bert", "bert-base-chinese")
+    assert result["acme/tiny-bert"] == "ok: acme/tiny-bert"
+    assert result["bert-base-chinese"].startswith("error: ")
+    assert "'bert-base-chinese' is not in the local Hugging Face cache" in result["bert-base-chinese"]
+    assert "cannot be reached" in result["bert-base-chinese"]
+
+    offline = _hub_check(tmp_path, "bert-base-chinese", HF_HUB_OFFLINE="1")
+    assert "HF_HUB_OFFLINE is set" in offline["bert-base-chinese"]

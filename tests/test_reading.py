@@ -1,9 +1,4 @@
-"""classify.reading: decoding, HTML stripping, chrome removal, simplified form, bad input.
-
-Tests marked ``xfail(strict=True)`` with a reason starting "BUG" document defects found in
-classify/reading.py; they turn into failures (XPASS strict) once the module is fixed, so the
-marker can then be removed.
-"""
+"""classify.reading: decoding, HTML stripping, chrome removal, simplified form, bad input."""
 
 from __future__ import annotations
 
@@ -107,12 +102,15 @@ def test_seed_chrome_lines_are_really_dropped():
         assert marker in raw, marker
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG(minor): '三晋通' (Shanxi gov portal link) survives in seed 004's trailer"
-)
 def test_seed_004_trailer_portal_link_dropped():
     notice = read_notice(next(p for p in SEEDS if p.name.startswith("004")))
     assert "三晋通" not in notice.lines
+
+
+def test_short_lines_after_the_registration_line_are_footer_links():
+    page = "一、整改措施\n1.加强理论学习,每月集中学习一次。\n京ICP备12345678号\n某某市政务服务网\n国务院客户端\n"
+    notice = read_notice_bytes(page.encode(), "footer")
+    assert notice.lines == ["一、整改措施", "1.加强理论学习,每月集中学习一次。"]
 
 
 def test_seed_meta_date_from_page_header():
