@@ -672,7 +672,15 @@ def test_real_ctrl_c_during_cross_validation(trained: dict) -> None:
     assert latest.info.status == "KILLED"
 
 
-def test_held_ctrl_c_is_raised_when_the_block_ends() -> None:
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test: under a background job SIGINT is ignored instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_held_ctrl_c_is_raised_when_the_block_ends(sigint_raises: None) -> None:
     from classify.tracking import hold_interrupts
 
     handler_before = signal.getsignal(signal.SIGINT)
@@ -702,7 +710,8 @@ def test_held_ctrl_c_respects_an_ignored_sigint(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, monkeypatch: pytest.MonkeyPatch,
+def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, sigint_raises: None,
+                                                          monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """SIGINT while a fold's metrics are being written: the fold run is complete, the train stops cleanly."""
     import mlflow
@@ -738,7 +747,8 @@ def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, monkeyp
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_registration_undoes_it(trained: dict, monkeypatch: pytest.MonkeyPatch,
+def test_ctrl_c_during_registration_undoes_it(trained: dict, sigint_raises: None,
+                                              monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """SIGINT while the new version is being registered: version and aliases are rolled back."""
     from mlflow import MlflowClient
