@@ -77,6 +77,19 @@ def test_sample_labels_match_segmenter_ids():
     assert set(labelled["label"]) == set(LABELS)
 
 
+def test_second_coder_sample_stays_attached():
+    # data/second_coder_sample.jsonl: an independent second labelling of 80 measures (datasheet,
+    # "Second coding"); its ids must stay those of labelled measures and its labels valid.
+    import json
+
+    second = [json.loads(line) for line in (DATA.parent / "second_coder_sample.jsonl").read_text().splitlines()]
+    first = set(load_labelled(DATA)["id"])
+    assert len(second) == 80 and len({r["id"] for r in second}) == 80
+    assert {r["id"] for r in second} <= first
+    assert {r["label"] for r in second} <= set(LABELS)
+    assert {r["secondary_label"] for r in second} <= set(LABELS) | {None}
+
+
 def test_seeds_are_byte_identical_to_shared_copies():
     repo = DATA.parents[1]
     shared = repo.parent / "shared" / "seeds"
