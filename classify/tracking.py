@@ -127,7 +127,8 @@ def create_sqlite_store(db_path: Path, artifact_root: str | None = None) -> None
         with contextlib.suppress(FileExistsError):  # another process created it first: keep theirs
             os.link(tmp, db_path)  # unlike rename, never replaces an existing store
     finally:
-        engine = SqlAlchemyStore._engine_map.pop(tmp_uri, None)  # MLflow's engine cache keeps files open
+        # MLflow caches one engine per URI (a private map); drop ours so it does not keep the file open
+        engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(tmp_uri, None)
         if engine is not None:
             engine.dispose()
         tmp.unlink(missing_ok=True)
@@ -437,4 +438,4 @@ def compare_runs(experiment: str) -> pd.DataFrame:
 
 
 __all__ = ["InterruptHold", "MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
-           "default_model_uri", "hold_interrupts", "register", "resolve_tracking_uri", "train"]
+           "create_sqlite_store", "default_model_uri", "hold_interrupts", "register", "resolve_tracking_uri", "train"]

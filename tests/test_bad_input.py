@@ -596,6 +596,16 @@ def _interrupt_after_version_created(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", first_call_interrupted)
 
 
+def train_again(trained: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``classify train --promote`` into the module's trained store with the test's patches, then undo them."""
+    monkeypatch.chdir(trained["root"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
+                       "--promote", "--quiet")
+    monkeypatch.undo()  # the real MLflow again, for the checks
+    return code, err
+
+
 INTERRUPTS = {
     "artifacts": _interrupt_in_artifacts,
     "final-fit": _interrupt_in_final_fit,
@@ -609,18 +619,13 @@ INTERRUPTS = {
 def test_interrupted_train_changes_nothing(where: str, trained: dict, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     uri = trained["uri"]
-    monkeypatch.chdir(trained["root"])
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
     INTERRUPTS[where](monkeypatch)
-
-    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
-                       "--promote", "--quiet")
+    code, err = train_again(trained, monkeypatch, capsys)
     assert code == 130
     lines = [line for line in messages(err) if line.startswith(("error:", "interrupted:"))]
     assert lines == ["interrupted: nothing was registered and no alias moved"], err
     assert "Traceback" not in err
-    monkeypatch.undo()  # the real MlflowClient again, for the checks
     assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
 
     from mlflow import MlflowClient
@@ -718,8 +723,6 @@ def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, sigint_
     from mlflow import MlflowClient
 
     uri = trained["uri"]
-    monkeypatch.chdir(trained["root"])
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     real_log_metrics = mlflow.log_metrics
 
     def log_metrics_with_ctrl_c(metrics, *args, **kwargs):
@@ -728,9 +731,7 @@ def test_ctrl_c_during_a_fold_write_lets_the_write_finish(trained: dict, sigint_
         return real_log_metrics(metrics, *args, **kwargs)
 
     monkeypatch.setattr(mlflow, "log_metrics", log_metrics_with_ctrl_c)
-    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
-                       "--promote", "--quiet")
-    monkeypatch.undo()
+    code, err = train_again(trained, monkeypatch, capsys)
     assert code == 130, err
     assert "Traceback" not in err and "database is locked" not in err
     assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
@@ -753,9 +754,6 @@ def test_ctrl_c_during_registration_undoes_it(trained: dict, sigint_raises: None
     """SIGINT while the new version is being registered: version and aliases are rolled back."""
     from mlflow import MlflowClient
 
-    uri = trained["uri"]
-    monkeypatch.chdir(trained["root"])
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     real = MlflowClient.set_registered_model_alias
 
     def alias_with_ctrl_c(self, *args, **kwargs):
@@ -763,13 +761,11 @@ def test_ctrl_c_during_registration_undoes_it(trained: dict, sigint_raises: None
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", alias_with_ctrl_c)
-    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={trained['data']}",
-                       "--promote", "--quiet")
-    monkeypatch.undo()
+    code, err = train_again(trained, monkeypatch, capsys)
     assert code == 130, err
     assert [line for line in messages(err) if line.startswith(("error:", "interrupted:"))] == [
         "interrupted: nothing was registered and no alias moved"], err
-    assert registry_state(uri) == (["1"], {"candidate": "1", "champion": "1"})
+    assert registry_state(trained["uri"]) == (["1"], {"candidate": "1", "champion": "1"})
 
 
 @pytest.mark.slow
