@@ -345,9 +345,11 @@ def check_pretrained_available(name_or_path: str) -> str:
         return name_or_path
     except (OSError, ValueError):
         pass  # not in the cache
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    from huggingface_hub import is_offline_mode
+
+    offline = is_offline_mode()
     if offline or not hub_reachable():
-        why = "HF_HUB_OFFLINE is set" if offline else f"{hub_endpoint()} cannot be reached"
+        why = "HF_HUB_OFFLINE is set (or TRANSFORMERS_OFFLINE)" if offline else f"{hub_endpoint()} cannot be reached"
         raise ModelNotFoundError(
             f"pretrained model {name_or_path!r} is not in the local Hugging Face cache and {why}; "
             f"use a local folder or a model from `classify models pull`"

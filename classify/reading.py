@@ -154,13 +154,15 @@ def normalise_text(text: str) -> str:
 
 # --- web chrome -----------------------------------------------------------------------------
 
+# Registration and copyright lines: page furniture, and the start of a page's footer.
+_FOOTER_START_PATTERN = r"ICP\s*备|ICP证|公网安备|网站标识码|网站识别码|版权所有|Copyright|©"
 # Lines that are page furniture wherever they stand. Checked against the simplified line.
 _CHROME_LINE = re.compile(
     r"^(登录|注册|返回首页|首页|收藏|打印|关闭|关闭窗口|分享|分享到|关注|相关推荐|最近搜索|扫一扫|"
     r"政务微信|政务微博|微信|微博|无障碍|繁体|简体|繁體|English|招标|业主|热门搜索|-|\|)$"
     r"|^(上一篇|下一篇|上一条|下一条)\s*[::]"
     r"|字体(大小)?\s*[::]|字号\s*[::]|【?\s*字体\s*[::]|^\[?\s*(大|中|小)\s*(大|中|小)?\s*\]?$"
-    r"|^友情链接|^备案号|ICP\s*备|ICP证|公网安备|网站标识码|网站识别码|版权所有|Copyright|©"
+    r"|^友情链接|^备案号|" + _FOOTER_START_PATTERN +
     r"|^(点击量|点击数|浏览次数|访问量|阅读量|浏览量)\s*[::]|^\d+人觉得有用$|^标签\s*[::]|^关注我们"
     r"|^查看原文|电话咨询\s*[::]|QQ咨询|在线客服|客服系统|技术支持\s*[::]|主办单位\s*[::]|承办单位\s*[::]"
     r"|^(本站|当前位置)\s*[::]|^您(现在)?的?位置\s*[::]",
@@ -187,9 +189,9 @@ def is_chrome_line(simplified_line: str) -> bool:
     return bool(_CHROME_LINE.search(line) or _META_LINE.search(line) or _CONTACT_LINE.search(line))
 
 
-# Registration and copyright lines start a page's footer; the short lines after them are footer
-# links ("政务微信", "三晋通", a portal's name) however they are worded.
-_FOOTER_START = re.compile(r"ICP\s*备|ICP证|公网安备|网站标识码|网站识别码|版权所有|Copyright|©", re.I)
+# The short lines after a footer's first line are footer links ("政务微信", "三晋通", a portal's
+# name) however they are worded.
+_FOOTER_START = re.compile(_FOOTER_START_PATTERN, re.I)
 _FOOTER_LINK_MAX_CHARS = 20
 
 
