@@ -1,108 +1,95 @@
-"""Training configuration: typed, validated, with defaults; unknown keys are errors.
+"""Training configuration: typed, validated, defaults in one place; unknown keys are errors.
 
 A YAML file is loaded into :class:`TrainConfig`; ``--set a.b=value`` overrides are applied to the
-raw mapping first (values parsed as YAML scalars), so they are validated the same way.
+raw mapping first (values parsed as YAML scalars), so they are validated the same way. The
+``model`` section's classes come from the family registry (:mod:`classify.models`).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from classify.errors import ConfigError
+from classify.inputs import InputText
+from classify.issuers import ISSUER_KINDS
+from classify.models import FAMILIES, StrictModel
+
+DEFAULT_FAMILY = "tfidf"
+
+Scheme = Literal["leave_one_notice_out", "leave_one_issuer_kind_out"]
 
 
-class ConfigError(ValueError):
-    """A configuration cannot be used; the message names the file and the key."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     path: Path = Path("data/measures.jsonl")
+    # train on a part of the corpus only, e.g. issuer_kinds: [science_bureau] for the five seeds
+    issuer_kinds: list[str] | None = None
+    sources: list[Literal["real", "synthetic"]] | None = None
 
-
-class InputConfig(_Strict):
-    # "measure": the measure text alone; "heading+measure": the heading path as context too.
-    text: Literal["measure", "heading+measure"] = "measure"
-
-    @property
-    def use_heading(self) -> bool:
-        return self.text == "heading+measure"
-
-
-class TfidfModelConfig(_Strict):
-    family: Literal["tfidf"] = "tfidf"
-    # jieba words, character n-grams, or both (a union of the two vectorisers)
-    tokenizer: Literal["jieba", "char", "both"] = "both"
-    word_ngram_range: tuple[int, int] = (1, 2)
-    char_ngram_range: tuple[int, int] = (1, 3)
-    min_df: int = Field(1, ge=1)
-    max_df: float = Field(1.0, gt=0, le=1)
-    sublinear_tf: bool = True
-    max_features: int | None = Field(None, ge=1)
-    heading_weight: float = Field(0.5, ge=0)
-    classifier: Literal["logreg", "linear_svm"] = "logreg"
-    C: float = Field(10.0, gt=0)
-    class_weight: Literal["balanced"] | None = "balanced"
-    max_iter: int = Field(2000, ge=1)
-
-    @field_validator("word_ngram_range", "char_ngram_range")
+    @field_validator("issuer_kinds")
     @classmethod
-    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= v[0] <= v[1]:
-            raise ValueError("must be [low, high] with 1 <= low <= high")
+    def _known_kinds(cls, v: list[str] | None) -> list[str] | None:
+        unknown = [k for k in v or [] if k not in ISSUER_KINDS]
+        if unknown:
+            raise ValueError(f"unknown issuer kind(s) {', '.join(unknown)}; known: {', '.join(ISSUER_KINDS)}")
         return v
 
 
-class BertModelConfig(_Strict):
-    family: Literal["bert"] = "bert"
-    # a short name pulled with `classify models pull`, a local folder, or a hub name
-    pretrained: str = "m3e-small"
-    max_length: int = Field(256, ge=8, le=512)
-    batch_size: int = Field(16, ge=1)
-    epochs: int = Field(6, ge=1)
-    learning_rate: float = Field(5e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
-    class_weight: Literal["balanced"] | None = "balanced"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+class InputConfig(StrictModel):
+    # what the model reads: the measure, optionally after its issuer and/or heading path
+    text: InputText = "measure"
 
-    @field_validator("pretrained")
+
+class EvaluationConfig(StrictModel):
+    # every scheme is run; the first one gives the `cv_*` metrics, leave-one-issuer-kind-out the `kind_*` ones
+    schemes: list[Scheme] = ["leave_one_notice_out", "leave_one_issuer_kind_out"]
+    # None: one fold per notice; a number: that many folds grouped by notice (for costly families)
+    notice_folds: Annotated[int, Field(ge=2)] | None = None
+    # scheme whose out-of-fold predictions fit the calibrator and the review threshold
+    calibrate_on: Scheme = "leave_one_issuer_kind_out"
+    calibration: Literal["temperature", "none"] = "temperature"
+    # labels not flagged for review should be right this often (on out-of-fold predictions)
+    review_accuracy: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+    @field_validator("schemes")
     @classmethod
-    def _path_exists(cls, v: str) -> str:
-        from classify.pretrained import looks_like_local_path
-
-        if looks_like_local_path(v) and not Path(v).expanduser().exists():
-            raise ValueError(f"model path {v!r} does not exist")
-        return v
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("needs at least one scheme")
+        return list(dict.fromkeys(v))
 
 
-ModelConfig = Annotated[TfidfModelConfig | BertModelConfig, Field(discriminator="family")]
-
-
-class EvaluationConfig(_Strict):
-    scheme: Literal["leave_one_notice_out"] = "leave_one_notice_out"
-
-
-class TrackingConfig(_Strict):
+class TrackingConfig(StrictModel):
     # None: $MLFLOW_TRACKING_URI, else the embedded store under experiments/
     tracking_uri: str | None = None
     experiment: str = "classify"
     registered_model: str = "measure-classifier"
 
 
-class TrainConfig(_Strict):
+ModelConfig = Annotated[Union[tuple(f.config for f in FAMILIES.values())], Field(discriminator="family")]  # noqa: UP007
+
+
+class TrainConfig(StrictModel):
     name: str = "unnamed"
     seed: int = 0
     data: DataConfig = DataConfig()
     input: InputConfig = InputConfig()
-    model: ModelConfig = TfidfModelConfig()
+    model: ModelConfig = FAMILIES[DEFAULT_FAMILY].config()
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _local_model_exists(self) -> TrainConfig:
+        from classify.pretrained import looks_like_local_path
+
+        pretrained = getattr(self.model, "pretrained", None)
+        if pretrained and looks_like_local_path(pretrained) and not Path(pretrained).expanduser().exists():
+            raise ValueError(f"model.pretrained: model path {pretrained!r} does not exist")
+        return self
 
     def flat_params(self) -> dict[str, Any]:
         """Dotted keys -> values, for MLflow params."""
@@ -130,26 +117,31 @@ def _apply_override(raw: dict, item: str, source: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"{source}: override {key!r}: {part!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = value
 
 
 def _format_error(err: dict) -> str:
-    loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("tfidf", "bert")))
+    loc = ".".join(str(p) for p in err["loc"] if p not in FAMILIES)
     if err["type"] == "extra_forbidden":
         return f"unknown key '{loc}'"
+    if err["type"] == "union_tag_invalid":
+        return f"{loc}.family: unknown model family {err['input'].get('family')!r} (known: {', '.join(FAMILIES)})"
     got = err.get("input")
     shown = f" (got {got!r})" if not isinstance(got, dict) else ""
     return f"{loc}: {err['msg']}{shown}"
 
 
 def parse_config(raw: dict | None, source: str = "<config>", overrides: list[str] | None = None) -> TrainConfig:
-    raw = dict(raw or {})
-    if not isinstance(raw, dict):
+    if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{source}: a config must be a mapping of keys to values")
+    raw = dict(raw or {})
     for item in overrides or []:
         _apply_override(raw, item, source)
     if isinstance(raw.get("model"), dict) and "family" not in raw["model"]:
-        raw["model"] = {"family": "tfidf", **raw["model"]}  # the baseline is the default family
+        raw["model"] = {"family": DEFAULT_FAMILY, **raw["model"]}  # the baseline is the default family
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:
@@ -163,10 +155,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if raw is None:
+        warnings.warn(f"{path}: the config is empty; training with every default", stacklevel=2)
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values")

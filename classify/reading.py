@@ -16,6 +16,8 @@ from pathlib import Path
 
 import charset_normalizer
 
+from classify.errors import NoticeError
+
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
 MAX_NOTICE_BYTES = 5 * 1024 * 1024  # real notices are 10-100 KB; 5 MB is generous
 
@@ -23,16 +25,6 @@ MAX_NOTICE_BYTES = 5 * 1024 * 1024  # real notices are 10-100 KB; 5 MB is genero
 # cp950 (Windows Big5) rather than strict big5: it also holds characters such as 恒 that
 # traditional notices use and strict Big5 lacks.
 _CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "cp950"]
-
-
-class NoticeError(ValueError):
-    """A notice file cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        shown = self.path if self.path.isprintable() else repr(self.path)  # keep the message one line
-        super().__init__(f"{shown}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +66,25 @@ def _looks_binary(data: bytes) -> bool:
     return control > len(sample) * 0.05
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when the bytes look like UTF-16 text without a byte-order mark."""
+    sample = data[: 8192 - (len(data[:8192]) % 2)]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for encoding, zeros in (("utf-16-le", odd), ("utf-16-be", even)):
+        # ASCII in UTF-16 puts a zero byte in every other position; CJK text rarely decodes cleanly otherwise
+        other = even if zeros is odd else odd
+        if zeros.count(0) >= len(zeros) * 0.3 and other.count(0) < len(other) * 0.05:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            if text.isprintable() or sum(c.isprintable() or c in "\r\n\t" for c in text) > 0.98 * len(text):
+                return encoding
+    return None
+
+
 def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
     """Decode notice bytes, detecting the encoding; returns (text, encoding name)."""
     boms = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
@@ -83,8 +94,11 @@ def decode_bytes(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
                 return data.decode(encoding), encoding
             except UnicodeDecodeError:
                 raise NoticeError(path, f"starts with a {encoding} byte-order mark but is not valid {encoding}") from None
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        return data.decode(utf16), utf16
     if _looks_binary(data):
-        raise NoticeError(path, "binary file, not a text or HTML notice")
+        raise NoticeError(path, "binary file, not a text or HTML notice (UTF-16 text needs a byte-order mark)")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -266,22 +280,46 @@ def read_notice(path: str | Path, *, max_bytes: int = MAX_NOTICE_BYTES) -> Notic
     return read_notice_bytes(data, path.stem, path=path, html=suffix in (".html", ".htm"))
 
 
-def iter_notice_paths(inputs: list[str | Path]) -> list[Path]:
-    """Expand files and directories into notice paths.
+def iter_notice_paths(inputs: list[str | Path]) -> tuple[list[Path], list[NoticeError]]:
+    """Expand files and folders into notice paths, and the inputs that cannot be used.
 
-    A directory gives its .txt/.html/.htm files, sorted; its other files (hidden ones aside) are
-    named in a warning rather than skipped silently.
+    A folder gives its .txt/.html/.htm files, sorted; its other files (hidden ones aside) are named
+    in a warning rather than skipped silently. A missing path or a symlink loop is an error.
     """
     paths: list[Path] = []
+    errors: list[NoticeError] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+        try:
+            is_dir = p.is_dir()
+            if not is_dir and not p.exists() and p.is_symlink():
+                p.resolve(strict=True)  # raises for a loop, names a dangling link
+        except (RuntimeError, OSError) as exc:
+            loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == 40
+            errors.append(NoticeError(p, "symbolic link loop" if loop else "broken symbolic link"))
+            continue
+        if is_dir:
+            try:
+                entries = sorted(p.iterdir())
+            except PermissionError:
+                errors.append(NoticeError(p, "permission denied (folder)"))
+                continue
+            files, skipped = [], []
+            for q in entries:
+                if q.name.startswith("."):
+                    continue
+                try:
+                    if q.is_file():
+                        files.append(q)
+                    elif q.is_symlink():
+                        q.resolve(strict=True)
+                except (RuntimeError, OSError):
+                    errors.append(NoticeError(q, "symbolic link loop or broken link"))
             paths.extend(q for q in files if q.suffix.lower() in SUPPORTED_SUFFIXES)
-            other = [q.name for q in files if q.suffix.lower() not in SUPPORTED_SUFFIXES]
-            if other:
-                shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
-                warnings.warn(f"{p}: skipped {len(other)} file(s) that are not .txt/.html/.htm: {shown}",
+            skipped = [q.name for q in files if q.suffix.lower() not in SUPPORTED_SUFFIXES]
+            if skipped:
+                shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+                warnings.warn(f"{p}: skipped {len(skipped)} file(s) that are not .txt/.html/.htm: {shown}",
                               stacklevel=2)
         else:
             paths.append(p)
@@ -289,7 +327,8 @@ def iter_notice_paths(inputs: list[str | Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for p in paths:
-        if p.resolve() not in seen:
-            seen.add(p.resolve())
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
             unique.append(p)
-    return unique
+    return unique, errors

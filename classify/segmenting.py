@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from classify.reading import Notice, NoticeError, iter_notice_paths, read_notice, to_simplified
+from classify.issuers import issuer_kind
+from classify.reading import Notice, to_simplified
 
 _CN_NUM = "一二三四五六七八九十"
 _CN_VALUE = {c: i + 1 for i, c in enumerate(_CN_NUM)}
@@ -42,7 +42,7 @@ _HEADING_STYLES: list[re.Pattern[str]] = [
 
 # Enumerated actions inside running text. Each alternative captures the ordinal.
 _ITEM_MARKER = re.compile(
-    rf"(?P<cn>[{_CN_NUM}]{{1,2}})是"
+    rf"(?P<cn>[{_CN_NUM}]{{1,2}})(?:是|要)"
     rf"|第(?P<di>[{_CN_NUM}]{{1,2}})(?:是|[,、:;])"
     r"|\((?P<par>\d{1,2})\)"
     rf"|(?P<circ>[{_CIRCLED}])"
@@ -54,14 +54,23 @@ _LABEL_PREFIX = re.compile(
     r"^(?:整改(?:落实|完成)?(?:情况|措施|举措|结果及成效|成效|进展情况|进展)|落实情况|主要措施|具体措施|"
     r"主要做法|工作措施)\s*[::]\s*"
 )
-_RESULT_LINE = re.compile(r"^整改(?:结果|状态|进度|时限)\s*[::]\s*(?P<rest>.*)$")
+_RESULT_LINE = re.compile(r"^(?:整改(?:结果|状态|进度|时限)|完成情况|完成时限|责任单位|责任领导)\s*[::]\s*(?P<rest>.*)$")
 _RESULT_SUFFIX = re.compile(r"\s*整改(?:结果|状态|进度)\s*[::][^。;]{0,20}[。;]?\s*$")
-_CLOSING = re.compile(r"^欢迎.{0,30}(?:监督|批评|意见)|^(?:如有|如对).{0,20}(?:意见|建议)")
+_CLOSING = re.compile(r"^欢迎.{0,30}(?:监督|批评|意见)|^(?:如有|如对).{0,20}(?:意见|建议)|^以上报告,?请予审议")
+# the address of a report to a people's congress standing committee, opening or closing it
+_ADDRESS = re.compile(r"^主任、(?:各位)?副主任")
 _NEXT_STEPS = re.compile(r"^下一步")
-_SUMMARY = re.compile(r"^(?:通过|经过)(?:集中|全面|前期|近期|阶段性)?整改|已完成整改\s*\d+\s*[个项条]|已整改完成\s*\d+")
-_PROBLEM = re.compile(r"^(?:针对|关于).{0,400}问题|问题$|问题的整改(?:情况|进展)")
+_SUMMARY = re.compile(r"^(?:通过|经过)(?:集中|全面|前期|近期|阶段性)?整改|已完成整改\s*\d+\s*[个项条]|已整改完成\s*\d+"
+                      r"|^截至.{0,30}(?:已完成|已整改|完成整改|整改完成)|\d+\s*[个项条](?:整改)?(?:任务|问题)?已(?:全部)?完成"
+                      r"|^(?:目前|截至目前|至此),?.{0,20}(?:已完成|已整改|全部完成)")
+# a sentence that opens a tally glued to the end of a measure ("…销号。通过集中整改,17个问题已全部完成…")
+_TRAILING_SUMMARY = re.compile(r"(?<=[。;;])\s*(?:(?:通过|经过)(?:集中|全面|前期|阶段性)?整改|截至.{0,20}?),?.{0,12}?"
+                               r"\d+\s*[个项条](?:问题|整改任务|任务)?(?:中)?已(?:全部)?(?:完成|整改).*$")
+_PROBLEM = re.compile(r"^(?:针对|关于).{0,400}问题|问题$|问题的整改(?:情况|进展)|^问题\s*[一二三四五六七八九十\d]+\s*[::]")
+# actions that end in 问题 ("纠正…聘用问题") are not problem statements
+_ACTION_START = re.compile(r"^(?:纠正|整改|解决|清理|查处|杜绝|防止|避免|堵塞)")
 # A stand-alone problem statement: one sentence that opens with 针对/关于 and ends at 问题.
-_PROBLEM_SENTENCE = re.compile(r"^(?:针对|关于)[^。;;]*问题[”\"]?(?:的整改情况)?[。.]?$")
+_PROBLEM_SENTENCE = re.compile(r"^(?:针对|关于)[^。;;]*问题[”\"]?(?:的整改情况)?[。.]?$|^问题\s*[一二三四五六七八九十\d]+\s*[::]")
 _OPENING = re.compile(r"^(?:根据|按照).{0,200}(?:现将|予以公布|予以通报|通报如下|公布如下)")
 _DATE_LINE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _ISSUER_WORDS = re.compile(r"(党组|党委|委员会|局|厅|办公室|委|院|政府|中心|协会|学会|公司|大学|学校)$")
@@ -89,6 +98,7 @@ class MeasureRecord:
         d = asdict(self)
         d["heading_path"] = list(self.heading_path)
         d["heading"] = self.heading
+        d["issuer_kind"] = issuer_kind(self.issuer)
         return d
 
 
@@ -112,11 +122,19 @@ class _Node:
     children: list[_Node] = field(default_factory=list)
 
 
+_INLINE_SECOND_ITEM = re.compile(r"[。;;]\s*(?:2[.、](?!\d)|\(2\)|②)")
+
+
 def _heading_match(simp: str) -> tuple[int, int] | None:
-    """(level, marker length) when the line starts with a heading number."""
+    """(level, marker length) when the line starts with a heading number.
+
+    A long paragraph that starts "1." and goes on "…;2.…" lists items inline: it is not a heading.
+    """
     for level, pattern in enumerate(_HEADING_STYLES):
         m = pattern.match(simp)
         if m and m.end() < len(simp):
+            if level >= 2 and _INLINE_SECOND_ITEM.search(simp, m.end()) and len(simp) > 60:
+                return None
             return level, m.end()
     return None
 
@@ -141,6 +159,12 @@ def _cn_value(s: str) -> int:
     return _CN_VALUE[s[0]] * 10 + (_CN_VALUE.get(s[1], 0) if s[1] != "十" else 0)
 
 
+def _continues(text: str, first: re.Match[str]) -> bool:
+    """True when a first marker ("一是", "(1)") is followed later in the paragraph by the second of its style."""
+    style, _ = _ordinal(first)
+    return any(_ordinal(m) == (style, 2) for m in _ITEM_MARKER.finditer(text, first.end()))
+
+
 def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
     """Split paragraphs at enumerated-action markers.
 
@@ -157,9 +181,10 @@ def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
         for m in _ITEM_MARKER.finditer(para.simp):
             start = m.start()
             prev = para.simp[:start].rstrip()
-            if prev and prev[-1] not in _SENTENCE_END and not (prev[-1] in ",," and _ordinal(m)[1] > 1):
-                continue
             style, value = _ordinal(m)
+            after_comma = bool(prev) and prev[-1] in ",,"
+            if prev and prev[-1] not in _SENTENCE_END and not (after_comma and (value > 1 or _continues(para.simp, m))):
+                continue
             # At a paragraph start any ordinal of the style counts (numbering may skip); inside
             # running text it must continue the sequence, allowing one skipped number.
             if prev and value != 1 and not expected.get(style, 1) <= value <= expected.get(style, 1) + 1:
@@ -186,6 +211,7 @@ def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
     return [p for p, is_item in pieces if is_item], True
 
 
+MIN_MEASURE_CHARS = 12
 _EDGE = re.compile(r"^[\s,,、:]+|[\s,,、:]+$")
 
 
@@ -195,10 +221,12 @@ def _cut(line: _Line, start: int, end: int) -> _Line:
 
 def _clean_measure(line: _Line) -> _Line | None:
     """Remove a trailing 整改结果 status; None when nothing substantive is left."""
-    m = _RESULT_SUFFIX.search(line.simp)
-    if m and m.start() > 0:
-        line = _Line(line.pub[: m.start()].rstrip(), line.simp[: m.start()].rstrip())
-    if len(_KEY_DROP.sub("", line.simp)) < 6:
+    for pattern in (_RESULT_SUFFIX, _TRAILING_SUMMARY):
+        m = pattern.search(line.simp)
+        if m and m.start() > 0:
+            line = _Line(line.pub[: m.start()].rstrip(), line.simp[: m.start()].rstrip())
+    # fewer characters than any real action ("三是抓紧问题整改。" is a run-in label whose paragraph is missing)
+    if len(_KEY_DROP.sub("", line.simp)) < MIN_MEASURE_CHARS:
         return None
     return line
 
@@ -213,7 +241,7 @@ def _prepare_body(lines: list[_Line]) -> list[_Line]:
             if not line.simp.strip():
                 continue
         r = _RESULT_LINE.match(line.simp)
-        if r and len(r.group("rest")) <= 20:
+        if (r and len(r.group("rest")) <= 20) or _ADDRESS.match(line.simp):
             continue
         out.append(line)
     return out
@@ -225,7 +253,7 @@ def _is_heading_only(simp: str) -> bool:
     if not sentences:
         return True
     first, rest = sentences[0], "".join(sentences[1:])
-    if len(rest) < 10 and _PROBLEM.search(first):
+    if len(rest) < 10 and _PROBLEM.search(first) and not _ACTION_START.search(first):
         return True
     if len(sentences) == 1 and _PROBLEM_SENTENCE.match(simp):
         return True
@@ -268,27 +296,30 @@ def _measures_from(node: _Node, path: tuple[_Line, ...], out: list[tuple[tuple[_
         for child in node.children:
             _measures_from(child, here, out)
         return
-    if not body:
-        hm = _heading_match(node.title.simp)
-        marker_end = hm[1] if hm else 0
-        own = _Line(node.title.pub[marker_end:], node.title.simp[marker_end:])
-        items, found = _split_items([own])
-        if found:
-            out.extend((here, item) for item in items)
-        elif not _is_heading_only(own.simp):
-            out.append((path, own))
-        return
+    # A leaf heading's own text ("(一)加强组织领导。成立…") is a measure, or holds inline items, unless it
+    # only names a problem or a section; it counts whether or not paragraphs follow it.
+    hm = _heading_match(node.title.simp)
+    marker_end = hm[1] if hm else 0
+    own = _Line(node.title.pub[marker_end:], node.title.simp[marker_end:])
+    own_items, own_found = _split_items([own])
     items, found = _split_items(body)
+    if own_found:
+        out.extend((here, item) for item in own_items)
+    elif not found and not _is_heading_only(own.simp):
+        # with enumerated actions below it, the heading's text is their title
+        out.append((path, own))
     if found:
         out.extend((here, item) for item in items)
         return
-    if node.level == 0 and "问题" not in node.title.simp:
-        # Prose right under a section heading ("一、整改工作组织情况") organises or sums up; only
-        # enumerated actions count there (codebook: the organising part when enumerated).
+    if not body:
         return
+    if node.level == 0 and "下一步" in node.title.simp:
+        return  # unnumbered closing plans are a lead-in (codebook: 下一步 items count when enumerated)
     for para in body:
         if _SUMMARY.search(para.simp) or _OPENING.search(para.simp) or _PROBLEM_SENTENCE.match(para.simp):
             continue
+        # A section of unnumbered action paragraphs ("一、整改工作组织情况" then 成立…; 召开…) gives one
+        # measure per paragraph, as a problem's paragraphs do.
         out.append((here, para))
 
 
@@ -375,23 +406,3 @@ def segment_notice(notice: Notice) -> list[MeasureRecord]:
             )
         )
     return records
-
-
-def segment_files(
-    inputs: list[str | Path], *, progress: bool = False
-) -> tuple[list[tuple[Path, list[MeasureRecord]]], list[NoticeError]]:
-    """Read and segment notice files and folders; a file that fails or yields no measure is an error, not fatal."""
-    from tqdm.auto import tqdm
-
-    done, errors = [], []
-    for path in tqdm(iter_notice_paths(inputs), desc="reading notices", unit="notice", disable=not progress):
-        try:
-            measures = segment_notice(read_notice(path))
-        except NoticeError as exc:
-            errors.append(exc)
-            continue
-        if not measures:
-            errors.append(NoticeError(path, "no rectification measure found (is this an inspection-rectification notice?)"))
-            continue
-        done.append((path, measures))
-    return done, errors

@@ -1,22 +1,19 @@
-"""MLflow: where runs go, what a training run logs, the pyfunc model, the registry.
+"""MLflow: where runs go, the reporter that logs a training run, the pyfunc model, the registry.
 
 One parent run per ``classify train`` with the flattened config as params and a child run per
-leave-one-notice-out fold; metrics have the same names for every model family, so runs sit side
-by side in the MLflow UI. The model is registered only after everything else has been logged,
-so an interrupted or failed run never creates a version or moves an alias.
+fold; metrics have the same names for every model family, so runs sit side by side in the UI.
+The model is registered only after everything else has been logged, so an interrupted (Ctrl-C,
+SIGTERM) or failed run never creates a version or moves an alias.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
+import sqlite3
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,60 +21,14 @@ from typing import Any
 import pandas as pd
 
 from classify.config import TrainConfig
+from classify.errors import InputError, TrackingError
+from classify.interrupts import hold_interrupts
+from classify.training import CalibrationResult, TrainingReporter, TrainingResult, run_training
 
 DEFAULT_STORE_DIR = Path("experiments")
 PARENT_TAG = "classify.run_kind"
-
-
-class TrackingError(RuntimeError):
-    """The tracking store or registry cannot be used; the message says which and why."""
-
-
-# --- Ctrl-C ---------------------------------------------------------------------------------
-
-
-class InterruptHold:
-    """SIGINT handler that records a Ctrl-C instead of raising it at once; see ``hold_interrupts``."""
-
-    def __init__(self) -> None:
-        self.pending = False
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.pending = True
-
-    def raise_pending(self) -> None:
-        """Raise the recorded Ctrl-C now (once)."""
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-    def discard(self) -> None:
-        self.pending = False
-
-
-@contextlib.contextmanager
-def hold_interrupts() -> Iterator[InterruptHold]:
-    """Hold a Ctrl-C that arrives inside the block and raise it as KeyboardInterrupt when the block ends.
-
-    A KeyboardInterrupt raised in the middle of a SQLite write leaves the store locked for the rest of
-    the process, and MLflow then reports "database is locked" instead of the interrupt; holding it
-    keeps every store write whole. Nested blocks share the outermost hold. Outside the main thread, or
-    where SIGINT is ignored, this does nothing.
-    """
-    current = signal.getsignal(signal.SIGINT)
-    if isinstance(current, InterruptHold):
-        yield current
-        return
-    if threading.current_thread() is not threading.main_thread() or current is signal.SIG_IGN:
-        yield InterruptHold()
-        return
-    hold = InterruptHold()
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield hold
-    finally:
-        signal.signal(signal.SIGINT, current)
-    hold.raise_pending()
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI's "model training" view
+ENV_HINT = "set MLFLOW_TRACKING_URI or --tracking-uri to use another store"
 
 
 # --- store ------------------------------------------------------------------------------------
@@ -88,22 +39,21 @@ def resolve_tracking_uri(config_uri: str | None = None) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or config_uri
     if uri:
         return uri
-    DEFAULT_STORE_DIR.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
 
 
-def _default_artifact_location(uri: str) -> str | None:
-    if uri.startswith("sqlite:") and Path(uri.removeprefix("sqlite:///")).parent.resolve() == DEFAULT_STORE_DIR.resolve():
-        return (DEFAULT_STORE_DIR / "mlartifacts").resolve().as_uri()
-    return None
-
-
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI; None for other stores and in-memory SQLite."""
     if not uri.startswith("sqlite:///"):
         return None
     path = uri.removeprefix("sqlite:///").split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database (``mlartifacts/``), never in the current folder."""
+    db = sqlite_path(uri)
+    return (db.resolve().parent / "mlartifacts").as_uri() if db is not None else None
 
 
 def create_sqlite_store(db_path: Path, artifact_root: str | None = None) -> None:
@@ -120,12 +70,15 @@ def create_sqlite_store(db_path: Path, artifact_root: str | None = None) -> None
         return
     if not db_path.parent.is_dir():
         raise TrackingError(f"cannot create MLflow store {db_path}: folder {db_path.parent} does not exist")
+    if not os.access(db_path.parent, os.W_OK):
+        raise TrackingError(f"cannot create MLflow store {db_path}: folder {db_path.parent} is not writable")
     tmp = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
     tmp_uri = f"sqlite:///{tmp}"
     try:
-        SqlAlchemyStore(tmp_uri, artifact_root or DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-        with contextlib.suppress(FileExistsError):  # another process created it first: keep theirs
-            os.link(tmp, db_path)  # unlike rename, never replaces an existing store
+        with hold_interrupts():
+            SqlAlchemyStore(tmp_uri, artifact_root or DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+            with contextlib.suppress(FileExistsError):  # another process created it first: keep theirs
+                os.link(tmp, db_path)  # unlike rename, never replaces an existing store
     finally:
         # MLflow caches one engine per URI (a private map); drop ours so it does not keep the file open
         engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(tmp_uri, None)
@@ -134,11 +87,38 @@ def create_sqlite_store(db_path: Path, artifact_root: str | None = None) -> None
         tmp.unlink(missing_ok=True)
 
 
-def connect(config_uri: str | None = None, *, timeout: float = 5.0) -> str:
-    """Point MLflow at the store, failing fast with a clear message when a server cannot be reached."""
+def check_sqlite_store(db_path: Path, *, write: bool) -> None:
+    """A one-line error for a store file that is empty, not SQLite, damaged, or read-only when writing."""
+    if db_path.stat().st_size == 0:
+        raise TrackingError(f"MLflow store {db_path} is an empty file (0 bytes), not a store; remove it or {ENV_HINT}")
+    with open(db_path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise TrackingError(f"MLflow store {db_path} is not an SQLite database; {ENV_HINT}")
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            ok = con.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"MLflow store {db_path} is damaged ({exc}); restore it from a backup or {ENV_HINT}") from None
+    if ok != "ok":
+        raise TrackingError(f"MLflow store {db_path} is damaged ({ok}); restore it from a backup or {ENV_HINT}")
+    if "experiments" not in tables:
+        raise TrackingError(f"{db_path} is an SQLite database but not an MLflow store; {ENV_HINT}")
+    if write and not os.access(db_path, os.W_OK):
+        raise TrackingError(f"MLflow store {db_path} is read-only; training needs to write to it ({ENV_HINT})")
+
+
+def connect(config_uri: str | None = None, *, create: bool = False, timeout: float = 5.0) -> str:
+    """Point MLflow at the store; ``create`` (training) makes a missing SQLite store, reading never does."""
     import mlflow
 
     uri = resolve_tracking_uri(config_uri)
+    scheme = uri.split(":", 1)[0] if ":" in uri else "file"
+    if scheme not in ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks"):
+        raise TrackingError(f"tracking URI {uri!r}: unknown scheme {scheme!r} (use sqlite:///path, http(s)://host or a folder)")
     if uri.startswith(("http://", "https://")):
         # MLflow retries unreachable servers for minutes by default; fail in seconds instead.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -148,11 +128,17 @@ def connect(config_uri: str | None = None, *, timeout: float = 5.0) -> str:
         try:
             requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
         except requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise TrackingError(f"cannot reach MLflow tracking server at {uri} ({reason}); is it running?") from None
-    db_path = _sqlite_path(uri)
+            raise TrackingError(f"cannot reach MLflow tracking server at {uri} ({type(exc).__name__}); "
+                                "is it running?") from None
+    db_path = sqlite_path(uri)
     if db_path is not None:
-        create_sqlite_store(db_path, _default_artifact_location(uri))
+        if not db_path.exists():
+            if not create:
+                raise TrackingError(f"no MLflow store at {db_path}; run classify train first, or {ENV_HINT}")
+            if db_path.parent == DEFAULT_STORE_DIR.resolve():
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            create_sqlite_store(db_path, artifact_location(uri))
+        check_sqlite_store(db_path, write=create)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -163,9 +149,12 @@ def ensure_experiment(name: str, uri: str) -> str:
 
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
-        exp_id = mlflow.create_experiment(name, artifact_location=_default_artifact_location(uri))
+        exp_id = mlflow.create_experiment(name, artifact_location=artifact_location(uri), tags=EXPERIMENT_KIND)
     else:
         exp_id = exp.experiment_id
+        if exp.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
+            for key, value in EXPERIMENT_KIND.items():
+                mlflow.MlflowClient().set_experiment_tag(exp_id, key, value)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -180,49 +169,129 @@ def _pyfunc_base():
 
 
 class MeasureClassifierPyfunc(_pyfunc_base()):
-    """Input: DataFrame with ``text`` and optional ``heading``. Output: label, confidence, prob_*."""
+    """Input: ``text`` and optional ``heading``, ``issuer``. Output: label, confidence, prob_*, needs_review,
+    secondary_label. Empty or non-text measures are refused with a message (HTTP 400 when served)."""
 
     def load_context(self, context) -> None:
-        from classify.models import load_model_dir
+        from classify.models.trained import TrainedModel
 
-        self.model = load_model_dir(context.artifacts["model_dir"])
+        self.model = TrainedModel.load(context.artifacts["model_dir"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from classify.models import proba_frame
-        from classify.reading import to_simplified
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-        X = pd.DataFrame(model_input).copy()
-        if "text" not in X:
-            raise ValueError("model input needs a 'text' column")
-        X["text"] = X["text"].fillna("").astype(str).map(to_simplified)
-        X["heading"] = X["heading"].fillna("").astype(str).map(to_simplified) if "heading" in X else ""
-        return proba_frame(self.model, X[["text", "heading"]])
+        review_below = (params or {}).get("review_below")
+        try:
+            return self.model.predict_frame(pd.DataFrame(model_input), review_below=review_below)
+        except InputError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [f"classify=={version('classify')}", f"mlflow=={version('mlflow')}", f"scikit-learn=={version('scikit-learn')}",
-            f"torch=={version('torch')}", f"transformers=={version('transformers')}", f"jieba=={version('jieba')}",
-            f"opencc=={version('opencc')}"]
+    names = ["mlflow", "scikit-learn", "torch", "transformers", "jieba", "opencc", "pandas"]
+    return [f"classify=={version('classify')}", *(f"{n}=={version(n)}" for n in names)]
 
 
-def log_pyfunc_model(model, example: pd.DataFrame) -> Any:
-    """Save the fitted model to a folder and log it as the run's pyfunc model; returns ModelInfo."""
+def _signature(output: pd.DataFrame):
+    from mlflow.models import ModelSignature
+    from mlflow.models.signature import infer_signature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    inputs = Schema([ColSpec("string", "text"), ColSpec("string", "heading", required=False),
+                     ColSpec("string", "issuer", required=False)])
+    outputs = infer_signature(None, output.astype({"secondary_label": str})).outputs
+    params = ParamSchema([ParamSpec("review_below", "double", None)])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def log_pyfunc_model(model: Any, example: pd.DataFrame) -> Any:
+    """Save the trained model to a folder and log it as the run's pyfunc model; returns ModelInfo."""
     import mlflow
-    from mlflow.models import infer_signature
-
-    from classify.models import proba_frame
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model_dir"
         model.save(model_dir)
-        output = proba_frame(model, example)
-        signature = infer_signature(example, output)
         return mlflow.pyfunc.log_model(
             name="model", python_model=MeasureClassifierPyfunc(), artifacts={"model_dir": str(model_dir)},
-            signature=signature, input_example=example, pip_requirements=_requirements(),
+            signature=_signature(model.predict_frame(example)), input_example=example,
+            pip_requirements=_requirements(),
         )
+
+
+# --- the MLflow reporter ----------------------------------------------------------------------
+
+
+class MlflowReporter(TrainingReporter):
+    """Logs a training run as it goes: params and data at the start, a child run per fold, artifacts per scheme."""
+
+    def __init__(self, config: TrainConfig, artifacts_dir: Path) -> None:
+        self.config = config
+        self.dir = artifacts_dir
+
+    def on_start(self, config: TrainConfig, data: pd.DataFrame) -> None:
+        import mlflow
+
+        from classify.io import file_sha256, git_commit
+
+        tags = {PARENT_TAG: "parent", "model_family": config.model.family, "config_name": config.name,
+                "data_sha256": file_sha256(config.data.path), "git_commit": git_commit(),
+                "input_text": config.input.text}
+        with hold_interrupts():
+            self.run = mlflow.start_run(run_name=config.name, tags=tags)
+            mlflow.log_params(config.flat_params())
+            mlflow.log_params({"data.n_measures": len(data), "data.n_notices": data["notice_id"].nunique(),
+                               "data.n_issuer_kinds": data["issuer_kind"].nunique()})
+            columns = [c for c in ("id", "notice_id", "issuer", "issuer_kind", "source", "heading", "text", "label")
+                       if c in data]
+            dataset = mlflow.data.from_pandas(data[columns], source=str(Path(config.data.path).resolve()),
+                                              name=Path(config.data.path).name, targets="label")
+            mlflow.log_input(dataset, context="training")
+
+    def on_fold(self, fold) -> None:
+        import mlflow
+
+        with hold_interrupts(), mlflow.start_run(run_name=f"{fold.scheme}:{fold.held_out}", nested=True,
+                                                 tags={PARENT_TAG: "fold", "scheme": fold.scheme,
+                                                       "held_out": fold.held_out}):
+            mlflow.log_params({"scheme": fold.scheme, "held_out": fold.held_out, "n_train": fold.n_train,
+                               "n_test": fold.n_test,
+                               "labels_missing_from_train": ",".join(fold.missing_labels) or "none"})
+            mlflow.log_metrics({**fold.metrics, "train_seconds": fold.train_seconds})
+
+    def on_cv(self, cv) -> None:
+        import mlflow
+
+        from classify.evaluation import PREFIX, per_kind_table, plot_confusion_matrix, report_text
+
+        folder = self.dir / PREFIX[cv.scheme]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv.oof.to_csv(folder / "oof_predictions.csv", index=False)
+        cv.oof[cv.oof["misclassified"]].to_csv(folder / "misclassified.csv", index=False)
+        (folder / "classification_report.txt").write_text(report_text(cv.oof))
+        per_kind_table(cv).to_csv(folder / "by_issuer_kind.csv", index=False)
+        plot_confusion_matrix(cv.oof, str(folder / "confusion_matrix.png"),
+                              f"{self.config.name}: {cv.scheme.replace('_', '-')} (n={len(cv.oof)})")
+        with hold_interrupts():
+            mlflow.log_artifacts(str(folder), artifact_path=f"evaluation/{PREFIX[cv.scheme]}")
+
+    def on_calibrated(self, calibrated: CalibrationResult) -> None:
+        import mlflow
+
+        from classify.calibration import label_index, plot_reliability
+        from classify.labels import LABELS
+
+        folder = self.dir / "calibration"
+        folder.mkdir(parents=True, exist_ok=True)
+        y_idx = label_index(calibrated.calibrated_oof["label"])
+        cal = calibrated.calibrated_oof[[f"prob_{lab}" for lab in LABELS]].to_numpy()
+        plot_reliability(calibrated.raw_proba, cal, y_idx, str(folder / "reliability_diagram.png"),
+                         f"{self.config.name}: {calibrated.scheme.replace('_', '-')}")
+        calibrated.calibrated_oof.to_csv(folder / "calibrated_oof_predictions.csv", index=False)
+        with hold_interrupts():
+            mlflow.log_artifacts(str(folder), artifact_path="evaluation/calibration")
 
 
 # --- training run -----------------------------------------------------------------------------
@@ -237,101 +306,51 @@ class TrainResult:
     version: str
     promoted: bool
     tracking_uri: str
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _log_artifacts(cv, config: TrainConfig, folder: Path) -> None:
-    import mlflow
-    import yaml
-
-    from classify.evaluation import plot_confusion_matrix, report_text
-
-    folder.mkdir(parents=True, exist_ok=True)
-    cv.oof.to_csv(folder / "oof_predictions.csv", index=False)
-    (folder / "classification_report.txt").write_text(report_text(cv.oof))
-    plot_confusion_matrix(cv.oof, str(folder / "confusion_matrix.png"),
-                          f"{config.name}: leave-one-notice-out (n={len(cv.oof)})")
-    (folder / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
-    misclassified = cv.oof[cv.oof["misclassified"]]
-    misclassified.to_csv(folder / "misclassified.csv", index=False)
-    mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+    training: TrainingResult
 
 
 def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) -> TrainResult:
     """Cross-validate, fit on all data, log everything, register; see the module docstring."""
     import mlflow
+    import yaml
 
-    from classify.dataset import check_label_coverage, file_sha256, load_labelled, model_inputs
-    from classify.evaluation import leave_one_notice_out
-    from classify.models import build_model
+    from classify.training import load_training_data
 
-    df = load_labelled(config.data.path)  # data errors surface before any run is created
-    check_label_coverage(df, config.data.path)
-    if config.model.family == "bert":
+    data = load_training_data(config)  # data errors surface before any run is created
+    if hasattr(config.model, "pretrained"):
         from classify.pretrained import check_pretrained_available
 
         check_pretrained_available(config.model.pretrained)  # before any run exists
-    uri = connect(config.tracking.tracking_uri)
+    uri = connect(config.tracking.tracking_uri, create=True)
     ensure_experiment(config.tracking.experiment, uri)
-
-    tags = {
-        PARENT_TAG: "parent", "model_family": config.model.family, "config_name": config.name,
-        "data_sha256": file_sha256(config.data.path), "git_commit": git_commit(),
-        "input_text": config.input.text,
-    }
-    # Every store write runs under hold_interrupts(): a Ctrl-C there takes effect when the write is done.
     try:
-        with hold_interrupts():
-            parent = mlflow.start_run(run_name=config.name, tags=tags)
-            mlflow.log_params(config.flat_params())
-            mlflow.log_params({"data.n_measures": len(df), "data.n_notices": df["notice_id"].nunique()})
-
-        def log_fold(fold) -> None:
-            with hold_interrupts(), mlflow.start_run(run_name=f"fold-{fold.notice_id}", nested=True,
-                                                     tags={PARENT_TAG: "fold", "held_out_notice": fold.notice_id}):
-                mlflow.log_params({"held_out_notice": fold.notice_id, "n_train": fold.n_train,
-                                   "n_test": fold.n_test,
-                                   "labels_missing_from_train": ",".join(fold.missing_labels) or "none"})
-                mlflow.log_metrics({**fold.metrics, "train_seconds": fold.train_seconds})
-
-        t0 = time.perf_counter()
-        cv = leave_one_notice_out(lambda: build_model(config, progress=progress), df, on_fold=log_fold,
-                                  progress=progress)
-        metrics = cv.metrics
-        metrics["cv_wall_seconds"] = time.perf_counter() - t0
-        with hold_interrupts(), tempfile.TemporaryDirectory() as tmp:
-            _log_artifacts(cv, config, Path(tmp) / "evaluation")
-
-        # final model on all measures
-        X, y = model_inputs(df), df["label"].to_numpy()
-        t0 = time.perf_counter()
-        model = build_model(config, progress=progress).fit(X, y)
-        metrics["train_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        model.predict_proba(X)
-        metrics["predict_measures_per_second"] = len(X) / (time.perf_counter() - t0)
-        with hold_interrupts():
-            mlflow.log_metrics(metrics)
-            info = log_pyfunc_model(model, X.head(3))
+        with tempfile.TemporaryDirectory() as tmp:
+            reporter = MlflowReporter(config, Path(tmp))
+            t0 = time.perf_counter()
+            result = run_training(config, reporter=reporter, progress=progress, data=data)
+            metrics = dict(result.metrics)
+            metrics["run_wall_seconds"] = time.perf_counter() - t0
+            (Path(tmp) / "config.yaml").write_text(
+                yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+            with hold_interrupts():
+                mlflow.log_metrics(metrics)
+                mlflow.log_artifact(str(Path(tmp) / "config.yaml"), artifact_path="evaluation")
+                example = result.data[["text", "heading", "issuer"]].head(3).fillna("").astype(str)
+                info = log_pyfunc_model(result.model, example)
+        run_id = reporter.run.info.run_id
         with hold_interrupts() as hold:
             version, promoted = register(info.model_uri, config.tracking.registered_model,
-                                         metrics["cv_macro_f1"], parent.info.run_id, promote=promote)
+                                         metrics["cv_macro_f1"] if "cv_macro_f1" in metrics else metrics["kind_macro_f1"],
+                                         run_id, promote=promote)
             mlflow.end_run()
-            hold.discard()  # registered and finished: a Ctrl-C this late has nothing left to stop
+            hold.discard()  # registered and finished: a signal this late has nothing left to stop
     except BaseException as exc:
         if mlflow.active_run() is not None:
             with hold_interrupts():
                 mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
-    return TrainResult(parent.info.run_id, metrics, info.model_uri, config.tracking.registered_model,
-                       version, promoted, uri)
+    return TrainResult(run_id, metrics, info.model_uri, config.tracking.registered_model, version, promoted, uri,
+                       result)
 
 
 # --- registry ---------------------------------------------------------------------------------
@@ -367,9 +386,9 @@ def register(model_uri: str, name: str, macro_f1: float, run_id: str, *, promote
                 if best is None or macro_f1 > best:
                     client.set_registered_model_alias(name, "champion", mv.version)
                     promoted = True
-            hold.raise_pending()  # a Ctrl-C while registering undoes the registration
+            hold.raise_pending()  # a signal while registering undoes the registration
         except BaseException:
-            # Ctrl-C or an error: put the aliases back, drop the version, and the model if it is new.
+            # Ctrl-C, SIGTERM or an error: put the aliases back, drop the version, and the model if it is new.
             for alias, version in before.items():
                 client.set_registered_model_alias(name, alias, version)
             if mv is not None:
@@ -394,26 +413,60 @@ def champion_score(name: str) -> float | None:
     return _run_metric(client, mv.run_id or mv.tags.get("run_id", ""), "cv_macro_f1")
 
 
-def default_model_uri(name: str) -> str:
-    """``models:/name@champion`` if set, else ``@candidate``."""
+def _aliases(name: str) -> dict[str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
+    try:
+        return dict(MlflowClient().get_registered_model(name).aliases)
+    except MlflowException:
+        return {}
+
+
+def default_model_uri(name: str) -> str:
+    """``models:/name@champion`` if set, else ``@candidate``."""
+    import mlflow
+
+    aliases = _aliases(name)
     for alias in ("champion", "candidate"):
-        try:
-            client.get_model_version_by_alias(name, alias)
+        if alias in aliases:
             return f"models:/{name}@{alias}"
-        except MlflowException:
-            continue
-    raise TrackingError(f"registered model {name!r} has no 'champion' or 'candidate' version; run `classify train` first")
+    raise TrackingError(f"registered model {name!r} has no 'champion' or 'candidate' version in "
+                        f"{mlflow.get_tracking_uri()}; run classify train first, or {ENV_HINT}")
+
+
+def load_model(uri: str):
+    """A pyfunc model from anything MLflow resolves (``models:/name@alias``, ``runs:/…``, a path), with
+    one-line errors for an unknown alias or a model whose files are gone."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    if uri.startswith("models:/") and "@" in uri:
+        name, alias = uri.removeprefix("models:/").split("@", 1)
+        aliases = _aliases(name)
+        if alias not in aliases:
+            known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
+            raise TrackingError(f"model {uri}: no alias {alias!r} (aliases of {name!r}: {known})")
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise TrackingError(f"model {uri} cannot be loaded ({first}); retrain it or choose another with --model") from None
 
 
 # --- comparison -------------------------------------------------------------------------------
 
+COMPARE_COLUMNS = {
+    "tags.config_name": "config", "tags.model_family": "family", "tags.input_text": "input",
+    "metrics.cv_macro_f1": "lono_f1", "metrics.kind_macro_f1": "kind_f1", "metrics.cv_accuracy": "accuracy",
+    "metrics.ece": "ece", "metrics.train_seconds": "train_s", "metrics.run_wall_seconds": "run_s",
+    "metrics.predict_measures_per_second": "pred_per_s", "status": "status", "start_time": "started",
+    "run_id": "run_id",
+}
+
 
 def compare_runs(experiment: str) -> pd.DataFrame:
-    """One row per training run in the experiment, best CV macro-F1 first."""
+    """One row per training run in the experiment, best leave-one-notice-out macro-F1 first."""
     import mlflow
 
     exp = mlflow.get_experiment_by_name(experiment)
@@ -421,21 +474,10 @@ def compare_runs(experiment: str) -> pd.DataFrame:
         raise TrackingError(f"no experiment named {experiment!r} in {mlflow.get_tracking_uri()}")
     runs = mlflow.search_runs([exp.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = 'parent'",
                               output_format="pandas")
-    cols = {
-        "tags.config_name": "config", "tags.model_family": "family", "tags.input_text": "input",
-        "metrics.cv_macro_f1": "macro_f1", "metrics.cv_accuracy": "accuracy",
-        "metrics.train_seconds": "train_s", "metrics.cv_wall_seconds": "cv_s",
-        "metrics.predict_measures_per_second": "pred_per_s", "status": "status", "start_time": "started",
-        "run_id": "run_id",
-    }
     if runs.empty:
-        return pd.DataFrame(columns=list(cols.values()))
-    for c in cols:
+        return pd.DataFrame(columns=list(COMPARE_COLUMNS.values()))
+    for c in COMPARE_COLUMNS:
         if c not in runs:
             runs[c] = None
-    table = runs[list(cols)].rename(columns=cols)
-    return table.sort_values("macro_f1", ascending=False, na_position="last").reset_index(drop=True)
-
-
-__all__ = ["InterruptHold", "MeasureClassifierPyfunc", "TrackingError", "TrainResult", "compare_runs", "connect",
-           "create_sqlite_store", "default_model_uri", "hold_interrupts", "register", "resolve_tracking_uri", "train"]
+    table = runs[list(COMPARE_COLUMNS)].rename(columns=COMPARE_COLUMNS)
+    return table.sort_values("lono_f1", ascending=False, na_position="last").reset_index(drop=True)

@@ -449,7 +449,7 @@ def _config_text(body: str, data: Path) -> str:
 CONFIG_CASES = {
     "unknown-top-key": ("modle:\n  family: tfidf\n", "unknown key 'modle'"),
     "unknown-nested-key": ("model:\n  family: tfidf\n  learning_rat: 0.1\n", "unknown key 'model.learning_rat'"),
-    "unknown-family": ("model:\n  family: svm\n", "model: Input tag 'svm' found using 'family' does not match"),
+    "unknown-family": ("model:\n  family: svm\n", "model.family: unknown model family 'svm'"),
     "wrong-type-int": ("seed: abc\n", "seed: Input should be a valid integer"),
     "wrong-type-float": ("model:\n  family: tfidf\n  C: high\n", "model.C: Input should be a valid number"),
     "wrong-range": ("model:\n  family: tfidf\n  C: -1\n", "model.C: Input should be greater than 0"),
@@ -551,14 +551,14 @@ def _interrupt(*args, **kwargs):
 
 
 def _interrupt_in_artifacts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("classify.tracking._log_artifacts", _interrupt)
+    monkeypatch.setattr("classify.tracking.MlflowReporter.on_cv", _interrupt)
 
 
 def _interrupt_in_final_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C in the final fit on all measures, after every cross-validation fold has trained."""
-    import classify.models
+    import classify.training
 
-    real_build = classify.models.build_model
+    real_build = classify.training.build_estimator
     n_rows = len(subset_rows())
 
     def build(*args, **kwargs):
@@ -573,7 +573,7 @@ def _interrupt_in_final_fit(monkeypatch: pytest.MonkeyPatch) -> None:
         model.fit = fit
         return model
 
-    monkeypatch.setattr(classify.models, "build_model", build)
+    monkeypatch.setattr(classify.training, "build_estimator", build)
 
 
 def _interrupt_in_log_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,8 @@ transformers = pytest.importorskip("transformers")
 
 from helpers import build_tiny_bert  # noqa: E402
 
-from classify.bert import BertMeasureClassifier  # noqa: E402
 from classify.labels import LABELS  # noqa: E402
+from classify.models.bert import BertMeasureClassifier  # noqa: E402
 from classify.pretrained import ModelNotFoundError  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +109,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fitted(tiny_bert: Path) -> BertMeasureClassifier:
     X, y = training_frame()
-    return BertMeasureClassifier(model=str(tiny_bert), **fast_params()).fit(X, y)
+    return BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params()).fit(X, y)
 
 
 def test_training_data_uses_real_labels() -> None:
@@ -146,11 +146,15 @@ def test_save_load_in_process(fitted: BertMeasureClassifier, tmp_path: Path) -> 
     X, _ = training_frame()
     fitted.save(tmp_path / "clf")
     assert (tmp_path / "clf" / "model.safetensors").is_file()
-    state = json.loads((tmp_path / "clf" / "classify_bert.json").read_text(encoding="utf-8"))
+    state = json.loads((tmp_path / "clf" / "classify_model.json").read_text(encoding="utf-8"))
     assert state["classes"] == list(fitted.classes_)
     assert state["params"]["learning_rate"] == fitted.learning_rate
 
-    loaded = BertMeasureClassifier.load(tmp_path / "clf")
+    assert state["family"] == "bert"
+    from classify.models import load_estimator
+
+    loaded = load_estimator(tmp_path / "clf")  # dispatched on the manifest's family
+    assert isinstance(loaded, BertMeasureClassifier)
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.classes_, fitted.classes_)
     np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X), atol=1e-5)
@@ -162,7 +166,7 @@ def test_save_load_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Pat
     code = (
         "import json, sys\n"
         "import pandas as pd\n"
-        "from classify.bert import BertMeasureClassifier\n"
+        "from classify.models.bert import BertMeasureClassifier\n"
         "clf = BertMeasureClassifier.load(sys.argv[1])\n"
         "X = pd.DataFrame({'text': json.loads(sys.argv[2])})\n"
         "print(json.dumps({'classes': list(clf.classes_), 'proba': clf.predict_proba(X).tolist()}))\n"
@@ -181,36 +185,36 @@ def test_save_load_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Pat
 
 def test_same_seed_same_training(tiny_bert: Path) -> None:
     X, y = training_frame()
-    again = BertMeasureClassifier(model=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
-    repeat = BertMeasureClassifier(model=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
+    again = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
+    repeat = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
     np.testing.assert_allclose(repeat.loss_history_, again.loss_history_, rtol=1e-6)
 
 
 def test_use_heading(tiny_bert: Path) -> None:
     X, y = training_frame()
-    clf = BertMeasureClassifier(model=str(tiny_bert), use_heading=True, **fast_params(epochs=2)).fit(X, y)
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), input_text="heading+measure", **fast_params(epochs=2)).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), len(set(y)))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
     assert np.isfinite(proba).all()
 
     # Heading and text are two segments: [CLS] heading [SEP] text [SEP].
-    encoded = clf._encode(X.iloc[:1])[0]
+    encoded = clf._features(X.iloc[:1])[0]
     assert encoded["input_ids"].count(clf.tokenizer_.sep_token_id) == 2
     assert set(encoded["token_type_ids"]) == {0, 1}
 
 
 def test_use_heading_truncates_heading_first(tiny_bert: Path) -> None:
     X, y = training_frame()
-    clf = BertMeasureClassifier(model=str(tiny_bert), use_heading=True, **fast_params(epochs=1, max_length=20))
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), input_text="heading+measure", **fast_params(epochs=1, max_length=20))
     clf.fit(X, y)
     long_heading = pd.DataFrame({"text": ["加强专项资金使用监管"], "heading": ["二、财务管理方面" * 10]})
-    ids = clf._encode(long_heading)[0]["input_ids"]
+    ids = clf._features(long_heading)[0]["input_ids"]
     assert len(ids) == 20
     text_ids = clf.tokenizer_("加强专项资金使用监管", add_special_tokens=False)["input_ids"]
     assert ids[-len(text_ids) - 1:-1] == text_ids  # the whole measure text survives
     long_text = pd.DataFrame({"text": ["加强专项资金使用监管" * 5], "heading": ["二、财务管理方面"]})
-    assert len(clf._encode(long_text)[0]["input_ids"]) == 20  # text itself cut only when it alone overflows
+    assert len(clf._features(long_text)[0]["input_ids"]) == 20  # text itself cut only when it alone overflows
     assert np.isfinite(clf.predict_proba(long_text)).all()
 
 
@@ -218,35 +222,37 @@ def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("CLASSIFY_MODELS_DIR", str(tmp_path))
     X, y = training_frame()
     with pytest.raises(ModelNotFoundError, match="classify models pull m3e-small"):
-        BertMeasureClassifier(model="m3e-small", progress=False).fit(X, y)
+        BertMeasureClassifier(pretrained="m3e-small", progress=False).fit(X, y)
 
 
 def test_unfitted_and_bad_input(tiny_bert: Path) -> None:
-    clf = BertMeasureClassifier(model=str(tiny_bert), progress=False)
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
         clf.predict(pd.DataFrame({"text": ["x"]}))
     with pytest.raises(ValueError, match="'text'"):
         clf.fit(pd.DataFrame({"body": ["a", "b"]}), ["finance", "personnel"])
-    with pytest.raises(ValueError, match="heading"):
-        BertMeasureClassifier(model=str(tiny_bert), use_heading=True).fit(
-            pd.DataFrame({"text": ["a", "b"]}), ["finance", "personnel"])
+    # a heading model given text alone (a served request without 'heading') reads an empty context
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), input_text="heading+measure", **fast_params(epochs=1))
+    clf.fit(pd.DataFrame({"text": ["加强专项资金使用监管", "严格执行干部选拔任用工作条例"]}), ["finance", "personnel"])
+    assert np.isfinite(clf.predict_proba(pd.DataFrame({"text": ["规范干部档案管理"]}))).all()
 
 
 def test_logged_to_mlflow_reloads_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
     """The pyfunc model logged by training reproduces the in-memory probabilities in a new process."""
     import mlflow
 
-    from classify.models import proba_frame
+    from classify.models.trained import TrainedModel
     from classify.tracking import log_pyfunc_model
 
     X, _ = training_frame()
     X = X.head(6)
-    expected = proba_frame(fitted, X)
+    trained = TrainedModel(fitted, temperature=1.3)
+    expected = trained.predict_frame(X)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     exp = mlflow.create_experiment("bert-roundtrip", artifact_location=(tmp_path / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=exp):
-        info = log_pyfunc_model(fitted, X)
+        info = log_pyfunc_model(trained, X)
     code = (
         "import json, sys, mlflow, pandas as pd\n"
         f"mlflow.set_tracking_uri({uri!r})\n"

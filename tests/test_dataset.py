@@ -8,34 +8,80 @@ from pathlib import Path
 
 import pytest
 
-from classify.dataset import DataError, load_labelled, write_records
+from classify.dataset import DataError, load_labelled
+from classify.io import write_records
 from classify.labels import LABELS
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "measures.jsonl"
 
 
-def test_labelled_ids_are_exactly_the_segmenter_ids(seeds):
-    segmented = [m.id for _, _, measures in seeds.values() for m in measures]
+def _corpus():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_corpus", DATA.parents[1] / "experiments" / "build_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[dict]:
+    """Every measure the reader and segmenter cut from every notice of the corpus, with provenance."""
+    with pytest.warns(UserWarning):  # the folders hold sources.jsonl beside the notices
+        return _corpus().corpus_measures()
+
+
+def _not_measures() -> set[str]:
+    ids = set()
+    for path in (DATA.parent / "labels").glob("*.jsonl"):
+        ids |= {r["id"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("not_a_measure")}
+    return ids
+
+
+def test_labelled_ids_are_exactly_the_segmenter_ids(corpus):
+    dropped = _not_measures()
+    segmented = [m["id"] for m in corpus if m["id"] not in dropped]
     labelled = [json.loads(line)["id"] for line in DATA.read_text(encoding="utf-8").splitlines()]
     assert labelled == segmented
+    assert len(dropped) <= 10  # only a handful of cut-off fragments are not measures
 
 
-def test_labelled_texts_match_segmenter(seeds):
-    by_id = {m.id: m for _, _, measures in seeds.values() for m in measures}
+def test_labelled_texts_and_provenance_match_segmenter(corpus):
+    by_id = {m["id"]: m for m in corpus}
     df = load_labelled(DATA)
     for row in df.itertuples():
         m = by_id[row.id]
-        assert row.text == m.text and row.text_simplified == m.text_simplified
-        assert tuple(row.heading_path) == m.heading_path
+        assert row.text == m["text"] and row.text_simplified == m["text_simplified"]
+        assert list(row.heading_path) == m["heading_path"]
+        assert (row.issuer, row.issuer_kind, row.source) == (m["issuer"], m["issuer_kind"], m["source"])
 
 
-def test_every_category_present_in_several_notices():
+def test_corpus_covers_many_issuers_and_every_category():
+    from classify.issuers import ISSUER_KINDS
+
     df = load_labelled(DATA)
-    assert 220 <= len(df) <= 320
     assert set(df["label"]) == set(LABELS)
+    assert set(df["issuer_kind"]) <= set(ISSUER_KINDS) and set(df["source"]) == {"real", "synthetic"}
+    new = df[df["issuer_kind"] != "science_bureau"]
+    assert len(new) >= 350 and new["issuer"].nunique() >= 30 and new["issuer_kind"].nunique() >= 8
+    counts = Counter(df["label"])
+    assert counts["ideology"] >= 60 and counts["personnel"] >= 60 and counts["finance"] >= 90
+    assert (new["label"] == "tech_policy").sum() >= 80  # line work of issuers that are not science bureaus
+    real_new = new[new["source"] == "real"]
+    assert real_new["url"].str.startswith("http").all()
     assert (df.groupby("label")["notice_id"].nunique() >= 2).all()
     assert df["secondary_label"].dropna().isin(LABELS).all()
     assert (df["secondary_label"].dropna() != df.loc[df["secondary_label"].notna(), "label"]).all()
+
+
+def test_second_coder_covers_a_third_of_the_new_measures():
+    second = [json.loads(line) for line in (DATA.parent / "second_coder_corpus.jsonl").read_text().splitlines()]
+    df = load_labelled(DATA)
+    new_ids = set(df.loc[df["issuer_kind"] != "science_bureau", "id"]) | _not_measures()
+    ids = {r["id"] for r in second}
+    assert len(ids) == len(second) and ids <= new_ids
+    assert len(ids) >= 0.3 * len(new_ids)
+    assert {r["label"] for r in second} <= set(LABELS)
 
 
 def test_datasheet_counts_match_data():
@@ -71,7 +117,9 @@ def test_sample_labels_match_segmenter_ids():
     from classify.segmenting import segment_notice
 
     samples = DATA.parent / "samples"
-    ids = [m.id for p in iter_notice_paths([samples]) for m in segment_notice(read_notice(p))]
+    with pytest.warns(UserWarning, match="measures.jsonl"):
+        paths = iter_notice_paths([samples])[0]
+    ids = [m.id for p in paths for m in segment_notice(read_notice(p))]
     labelled = load_labelled(samples / "measures.jsonl")
     assert labelled["id"].tolist() == ids
     assert set(labelled["label"]) == set(LABELS)
@@ -109,4 +157,6 @@ def test_missing_simplified_text_is_made_from_published_text(tmp_path):
     df = load_labelled(p)
     assert df["text_simplified"].tolist() == ["党组学习", "规范报销"]
     assert df["heading"].tolist() == ["", "一、財務管理"]
-    assert df["heading_simplified"].tolist() == ["", "一、财务管理"]
+    from classify.inputs import HEADING, model_input
+
+    assert model_input(df)[HEADING].tolist() == ["", "一、财务管理"]  # the model boundary simplifies headings

@@ -196,14 +196,14 @@ def test_real_m3e_small_loads_and_predicts() -> None:
     import numpy as np
     import pandas as pd
 
-    from classify.bert import BertMeasureClassifier
+    from classify.models.bert import BertMeasureClassifier
 
     X = pd.DataFrame({"text": [
         "深入学习习近平新时代中国特色社会主义思想", "严格规范财务报销审核流程",
         "党组定期开展理论学习中心组学习", "加强专项资金使用监管",
     ]})
     y = ["political_study", "finance", "political_study", "finance"]
-    clf = BertMeasureClassifier(model=str(_real_model_dir()), epochs=1, batch_size=4, max_length=32,
+    clf = BertMeasureClassifier(pretrained=str(_real_model_dir()), epochs=1, batch_size=4, max_length=32,
                                 num_threads=2, progress=False)
     clf.fit(X, y)
     proba = clf.predict_proba(X.iloc[:2])

@@ -31,6 +31,8 @@ def store(tmp_path_factory):
 
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     config = load_config(REPO / "configs" / "tfidf_svm.yaml", [f"data.path={REPO / 'data' / 'measures.jsonl'}",
+                                                               "data.issuer_kinds=[science_bureau]",
+                                                               "evaluation.schemes=[leave_one_notice_out]",
                                                                "tracking.experiment=test-exp"])
     from classify.tracking import train
 
@@ -52,7 +54,7 @@ def test_parent_and_fold_runs_with_metrics_and_artifacts(store):
     assert len(parents) == 1
     assert len(folds) == 5  # one per held-out notice
     assert {r.data.tags["mlflow.parentRunId"] for r in folds} == {result.run_id}
-    assert {r.data.params["held_out_notice"] for r in folds} == {p.stem for p in (REPO / "seeds").glob("*.txt")}
+    assert {r.data.params["held_out"] for r in folds} == {p.stem for p in (REPO / "seeds").glob("*.txt")}
 
     parent = parents[0]
     metrics = parent.data.metrics
@@ -65,10 +67,15 @@ def test_parent_and_fold_runs_with_metrics_and_artifacts(store):
     assert len(parent.data.tags["data_sha256"]) == 64
     assert "git_commit" in parent.data.tags
 
-    artifacts = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
-    for name in ("confusion_matrix.png", "classification_report.txt", "oof_predictions.csv", "config.yaml"):
-        assert f"evaluation/{name}" in artifacts
-    oof = pd.read_csv(client.download_artifacts(result.run_id, "evaluation/oof_predictions.csv"))
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "evaluation/cv")}
+    for name in ("confusion_matrix.png", "classification_report.txt", "oof_predictions.csv", "by_issuer_kind.csv"):
+        assert f"evaluation/cv/{name}" in artifacts
+    assert "evaluation/config.yaml" in {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
+    calibration = {a.path for a in client.list_artifacts(result.run_id, "evaluation/calibration")}
+    assert "evaluation/calibration/reliability_diagram.png" in calibration
+    for key in ("ece", "brier", "ece_uncalibrated", "review_threshold", "review_flagged_fraction"):
+        assert key in metrics, key
+    oof = pd.read_csv(client.download_artifacts(result.run_id, "evaluation/cv/oof_predictions.csv"))
     assert len(oof) == 269 and oof["misclassified"].sum() == (oof["label"] != oof["predicted"]).sum()
 
     mv = client.get_model_version_by_alias("measure-classifier", "candidate")
@@ -134,6 +141,7 @@ def test_promote_keeps_champion_when_new_model_is_worse(store, capsys):
     # five features cannot separate five categories: clearly worse than the champion
     code = main(["train", "--config", str(REPO / "configs" / "tfidf_svm.yaml"), "--quiet", "--promote",
                  "--set", f"data.path={REPO / 'data' / 'measures.jsonl'}", "--set", "tracking.experiment=test-exp",
+                 "--set", "data.issuer_kinds=[science_bureau]", "--set", "evaluation.schemes=[leave_one_notice_out]",
                  "--set", "model.max_features=5", "--set", "model.tokenizer=char"])
     assert code == 0
     assert "champion unchanged" in capsys.readouterr().out
@@ -146,7 +154,7 @@ def test_promote_keeps_champion_when_new_model_is_worse(store, capsys):
 def test_compare_lists_runs_best_first(store, capsys):
     assert main(["compare", "--experiment", "test-exp"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert "macro_f1" in lines[0]
+    assert "lono_f1" in lines[0]
     assert "tfidf_svm" in lines[2]
 
 
@@ -168,7 +176,7 @@ def test_config_wrong_type_is_named(tmp_path):
 
 def test_config_override_is_validated():
     cfg = parse_config({}, overrides=["model.C=2.5", "input.text=heading+measure"])
-    assert cfg.model.C == 2.5 and cfg.input.use_heading
+    assert cfg.model.C == 2.5 and cfg.input.text == "heading+measure"
     with pytest.raises(ConfigError, match="input.text"):
         parse_config({}, overrides=["input.text=everything"])
 

@@ -1,0 +1,175 @@
+"""The training experiment, with no tracking: load and check data, cross-validate under every scheme,
+calibrate on out-of-fold predictions, choose the review and secondary-label thresholds, fit the final
+model, time it. Progress goes to a :class:`TrainingReporter`; :mod:`classify.tracking` plugs an
+MLflow reporter in, the benchmark none.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from classify.calibration import (
+    TemperatureScaler,
+    brier_score,
+    cross_fitted_temperatures,
+    expected_calibration_error,
+    label_index,
+    review_threshold,
+    secondary_threshold,
+)
+from classify.config import TrainConfig
+from classify.dataset import check_label_coverage, load_labelled
+from classify.errors import DataError
+from classify.evaluation import PREFIX, CVResult, FoldResult, cross_validate, oof_frame
+from classify.inputs import model_input
+from classify.models import build_estimator
+from classify.models.trained import TrainedModel, exemplar_frame
+
+
+class TrainingReporter:
+    """Callbacks of a training run; every method is optional (the base does nothing)."""
+
+    def on_start(self, config: TrainConfig, data: pd.DataFrame) -> None: ...
+    def on_fold(self, fold: FoldResult) -> None: ...
+    def on_cv(self, cv: CVResult) -> None: ...
+    def on_calibrated(self, calibrated: CalibrationResult) -> None: ...
+
+
+@dataclass
+class CalibrationResult:
+    scheme: str
+    temperature: float
+    raw_proba: np.ndarray
+    calibrated_oof: pd.DataFrame  # the scheme's out-of-fold rows with calibrated (cross-fitted) probabilities
+    metrics: dict[str, float]
+    review_threshold: float
+    secondary_threshold: float
+
+
+@dataclass
+class TrainingResult:
+    config: TrainConfig
+    data: pd.DataFrame
+    cvs: dict[str, CVResult]
+    calibration: CalibrationResult | None
+    model: TrainedModel | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def load_training_data(config: TrainConfig) -> pd.DataFrame:
+    """The labelled measures a config trains on (its issuer-kind and source filters applied), checked."""
+    df = load_labelled(config.data.path)
+    if config.data.issuer_kinds is not None:
+        df = df[df["issuer_kind"].isin(config.data.issuer_kinds)]
+    if config.data.sources is not None:
+        df = df[df["source"].isin(config.data.sources)]
+    if df.empty:
+        raise DataError(f"{config.data.path}: no measure is left after the data.issuer_kinds / data.sources filters")
+    df = df.reset_index(drop=True)
+    check_label_coverage(df, config.data.path)
+    return df
+
+
+def runnable_schemes(config: TrainConfig, df: pd.DataFrame) -> list[str]:
+    """The configured schemes the data allows; one with a single group (one issuer kind) is skipped with a warning."""
+    import warnings
+
+    from classify.evaluation import GROUP_COLUMN
+
+    schemes = []
+    for scheme in config.evaluation.schemes:
+        n = df[GROUP_COLUMN[scheme]].nunique()
+        if n >= 2:
+            schemes.append(scheme)
+        else:
+            warnings.warn(f"{config.data.path}: {scheme.replace('_', '-')} skipped: the data has one "
+                          f"{GROUP_COLUMN[scheme].replace('_', ' ')} only", stacklevel=2)
+    if not schemes:
+        raise DataError(f"{config.data.path}: no cross-validation scheme can run on this data")
+    return schemes
+
+
+def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
+    """Temperature on the scheme's out-of-fold predictions; ECE/Brier before and after (cross-fitted, so the
+    calibrated numbers are not fitted on the rows they score); review and secondary thresholds."""
+    raw = cv.proba
+    y_idx = label_index(cv.oof["label"])
+    if config.evaluation.calibration == "temperature":
+        temperature = TemperatureScaler().fit(raw, y_idx).temperature_
+        calibrated = cross_fitted_temperatures(raw, y_idx, cv.oof["fold"].astype(str).to_numpy())
+    else:
+        temperature, calibrated = 1.0, raw
+    confidence = calibrated.max(axis=1)
+    correct = calibrated.argmax(axis=1) == y_idx
+    threshold = review_threshold(confidence, correct, config.evaluation.review_accuracy)
+    flagged = confidence < threshold
+    sec_t, sec_m = secondary_threshold(calibrated, cv.oof["secondary_label"].tolist())
+    metrics = {
+        "ece_uncalibrated": expected_calibration_error(raw, y_idx), "ece": expected_calibration_error(calibrated, y_idx),
+        "brier_uncalibrated": brier_score(raw, y_idx), "brier": brier_score(calibrated, y_idx),
+        "calibration_temperature": temperature, "review_threshold": threshold,
+        "review_flagged_fraction": float(flagged.mean()),
+        "review_unflagged_accuracy": float(correct[~flagged].mean()) if (~flagged).any() else 0.0,
+        "secondary_threshold": sec_t, "secondary_precision": sec_m["precision"],
+        "secondary_recall": sec_m["recall"], "secondary_f1": sec_m["f1"],
+    }
+    oof = oof_frame(cv.oof, calibrated, cv.oof["fold"].to_numpy())
+    oof["needs_review"] = flagged
+    return CalibrationResult(cv.scheme, temperature, raw, oof, metrics, threshold, sec_t)
+
+
+def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = None, progress: bool = True,
+                 final_fit: bool = True, data: pd.DataFrame | None = None) -> TrainingResult:
+    """Cross-validate under every configured scheme, calibrate, and (with ``final_fit``) fit the shipped model."""
+    from classify.models.encoder import embedding_cache
+
+    reporter = reporter or TrainingReporter()
+    df = load_training_data(config) if data is None else data
+    X = model_input(df, source=str(config.data.path))
+    y = df["label"].to_numpy()
+    reporter.on_start(config, df)
+
+    def make() -> Any:
+        return build_estimator(config.model, input_text=config.input.text, seed=config.seed,
+                               progress=progress and config.model.family == "bert")
+
+    metrics: dict[str, float] = {"n_measures": float(len(df)), "n_notices": float(df["notice_id"].nunique())}
+    cvs: dict[str, CVResult] = {}
+    with embedding_cache():  # the encoder family embeds each measure once for all folds and the final fit
+        for scheme in runnable_schemes(config, df):
+            t0 = time.perf_counter()
+            cv = cross_validate(make, X, df, scheme, notice_folds=config.evaluation.notice_folds,
+                                on_fold=reporter.on_fold, progress=progress)
+            cvs[scheme] = cv
+            metrics.update(cv.metrics())
+            metrics[f"{PREFIX[scheme]}_wall_seconds"] = time.perf_counter() - t0
+            reporter.on_cv(cv)
+        scheme = config.evaluation.calibrate_on if config.evaluation.calibrate_on in cvs else next(iter(cvs))
+        calibration = calibrate(cvs[scheme], config)
+        metrics.update(calibration.metrics)
+        reporter.on_calibrated(calibration)
+        model = None
+        if final_fit:
+            t0 = time.perf_counter()
+            estimator = make().fit(X, y)
+            metrics["train_seconds"] = time.perf_counter() - t0
+            card = {"config": config.name, "family": config.model.family, "input_text": config.input.text,
+                    "calibrated_on": scheme, **{k: metrics[k] for k in _CARD_METRICS if k in metrics}}
+            model = TrainedModel(estimator, temperature=calibration.temperature,
+                                 review_threshold=calibration.review_threshold,
+                                 secondary_threshold=calibration.secondary_threshold,
+                                 exemplars=exemplar_frame(df, X), card=card)
+    if model is not None:
+        t0 = time.perf_counter()
+        model.estimator.predict_proba(X)  # a warm cache would flatter the encoder: outside embedding_cache
+        metrics["predict_measures_per_second"] = len(X) / (time.perf_counter() - t0)
+    return TrainingResult(config, df, cvs, calibration, model, metrics)
+
+
+_CARD_METRICS = ("cv_macro_f1", "cv_accuracy", "kind_macro_f1", "kind_accuracy", "ece", "brier",
+                 "review_threshold", "review_flagged_fraction", "n_measures", "n_notices")
