@@ -329,13 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     from classify.errors import ClassifyError
-    from classify.interrupts import Terminated, install_sigterm_handler
+    from classify.interrupts import Terminated, install_signal_handlers
 
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
     if getattr(args, "tracking_uri", None):
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri  # an explicit flag beats the environment
-    install_sigterm_handler()
+    install_signal_handlers()
     try:
         return args.func(args)
     except KeyboardInterrupt as exc:

@@ -25,14 +25,35 @@ def _exception_for(signum: int) -> KeyboardInterrupt:
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+class _Received:
+    """The last stopping signal this process received; a signal is process-wide state by nature."""
+
+    signum: int | None = None
 
 
-def install_sigterm_handler() -> None:
-    """From now on SIGTERM raises :class:`Terminated` in the main thread (a no-op elsewhere)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+def _raise_for(signum: int, frame: Any) -> None:
+    _Received.signum = signum
+    raise _exception_for(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated` and Ctrl-C KeyboardInterrupt, and both are remembered.
+
+    A KeyboardInterrupt raised while Python runs a finaliser or weakref callback is printed as
+    "Exception ignored" and lost; :func:`checkpoint` raises it again at the next safe point.
+    """
+    _Received.signum = None  # a new command starts with nothing pending
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _raise_for)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_for)
+
+
+def checkpoint() -> None:
+    """Raise a stopping signal that arrived earlier but was swallowed (see :func:`install_signal_handlers`)."""
+    if _Received.signum is not None:
+        raise _exception_for(_Received.signum)
 
 
 class InterruptHold:
@@ -44,6 +65,7 @@ class InterruptHold:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.pending is None or signum == signal.SIGTERM:
             self.pending = signum
+        _Received.signum = signum
 
     def raise_pending(self) -> None:
         """Raise the recorded signal now (once)."""
@@ -53,6 +75,7 @@ class InterruptHold:
 
     def discard(self) -> None:
         self.pending = None
+        _Received.signum = None
 
 
 @contextlib.contextmanager

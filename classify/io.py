@@ -86,10 +86,10 @@ def atomic_write_text(path: str | Path, content: str) -> None:
 def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
     """Refuse an output path that cannot be written, before any work is done."""
     path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise OutputError(f"{path}: output must end in .jsonl or .csv")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise OutputError(f"{path}: output must end in .jsonl or .csv")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{path}: folder {parent} does not exist")

@@ -67,20 +67,23 @@ def _looks_binary(data: bytes) -> bool:
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' when the bytes look like UTF-16 text without a byte-order mark."""
+    """'utf-16-le'/'utf-16-be' when the bytes look like UTF-16 text without a byte-order mark.
+
+    In UTF-16 every ASCII character (newlines, digits, punctuation) carries a zero byte, always on
+    the same side of the pair; other text files have no zero bytes at all.
+    """
     sample = data[: 8192 - (len(data[:8192]) % 2)]
-    if len(sample) < 4:
+    if len(sample) < 4 or b"\x00" not in sample:
         return None
-    even, odd = sample[0::2], sample[1::2]
-    for encoding, zeros in (("utf-16-le", odd), ("utf-16-be", even)):
-        # ASCII in UTF-16 puts a zero byte in every other position; CJK text rarely decodes cleanly otherwise
-        other = even if zeros is odd else odd
-        if zeros.count(0) >= len(zeros) * 0.3 and other.count(0) < len(other) * 0.05:
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    for encoding, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros >= max(2, 5 * other):
             try:
                 text = data.decode(encoding)
             except UnicodeDecodeError:
                 continue
-            if text.isprintable() or sum(c.isprintable() or c in "\r\n\t" for c in text) > 0.98 * len(text):
+            printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
+            if printable >= 0.98 * len(text):
                 return encoding
     return None
 

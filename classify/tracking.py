@@ -22,7 +22,7 @@ import pandas as pd
 
 from classify.config import TrainConfig
 from classify.errors import InputError, TrackingError
-from classify.interrupts import hold_interrupts
+from classify.interrupts import checkpoint, hold_interrupts
 from classify.training import CalibrationResult, TrainingReporter, TrainingResult, run_training
 
 DEFAULT_STORE_DIR = Path("experiments")
@@ -253,6 +253,7 @@ class MlflowReporter(TrainingReporter):
     def on_fold(self, fold) -> None:
         import mlflow
 
+        checkpoint()  # a Ctrl-C swallowed by a finaliser during the fold stops the run here
         with hold_interrupts(), mlflow.start_run(run_name=f"{fold.scheme}:{fold.held_out}", nested=True,
                                                  tags={PARENT_TAG: "fold", "scheme": fold.scheme,
                                                        "held_out": fold.held_out}):
@@ -332,12 +333,14 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
             metrics["run_wall_seconds"] = time.perf_counter() - t0
             (Path(tmp) / "config.yaml").write_text(
                 yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+            checkpoint()
             with hold_interrupts():
                 mlflow.log_metrics(metrics)
                 mlflow.log_artifact(str(Path(tmp) / "config.yaml"), artifact_path="evaluation")
                 example = result.data[["text", "heading", "issuer"]].head(3).fillna("").astype(str)
                 info = log_pyfunc_model(result.model, example)
         run_id = reporter.run.info.run_id
+        checkpoint()
         with hold_interrupts() as hold:
             version, promoted = register(info.model_uri, config.tracking.registered_model,
                                          metrics["cv_macro_f1"] if "cv_macro_f1" in metrics else metrics["kind_macro_f1"],

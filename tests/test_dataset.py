@@ -87,8 +87,12 @@ def test_second_coder_covers_a_third_of_the_new_measures():
 def test_datasheet_counts_match_data():
     df = load_labelled(DATA)
     sheet = (DATA.parent / "README.md").read_text(encoding="utf-8")
-    for label, n in Counter(df["label"]).items():
-        assert f"| {label} | {n} |" in sheet or f"`{label}` | {n} |" in sheet, label
+    counts = Counter(df["label"])
+    total_row = "| total | " + " | ".join(str(counts[lab]) for lab in LABELS) + f" | {len(df)} |"
+    assert total_row in sheet
+    for kind, part in df.groupby("issuer_kind"):
+        row = f"| {kind} | " + " | ".join(str((part["label"] == lab).sum()) for lab in LABELS) + f" | {len(part)} |"
+        assert row in sheet, kind
 
 
 def test_loader_rejects_unknown_label_and_duplicates(tmp_path):
