@@ -130,25 +130,60 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace):
-    from classify.tracking import connect, default_model_uri, load_model
+    from classify.tracking import load_model
 
-    if args.model and not args.model.startswith(("models:/", "runs:/")) and Path(args.model).exists():
-        uri = args.model  # a model folder needs no store
-    else:
-        connect(args.tracking_uri)
-        uri = args.model or default_model_uri(args.registered_model)
+    uri = _model_uri(args)
     model = load_model(uri)
     print(f"model: {uri}", file=sys.stderr)
     return model
 
 
+def _model_uri(args: argparse.Namespace) -> str:
+    """The model URI ``_model`` loads (a folder made absolute: Spark executors and MLflow runs get it as is)."""
+    from classify.tracking import connect, default_model_uri
+
+    if args.model and not args.model.startswith(("models:/", "runs:/")) and Path(args.model).exists():
+        return str(Path(args.model).resolve())
+    connect(args.tracking_uri)
+    return args.model or default_model_uri(args.registered_model)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    import time
+
     from classify.io import check_output_path
+    from classify.labels import LABELS
     from classify.predicting import predict_measures, predict_notices, read_measures_file, write_rows
 
     if not args.inputs and not args.measures:
         print("error: give notice files/folders, or --measures FILE.jsonl", file=sys.stderr)
         return EXIT_ERROR
+    if args.log_run and (args.measures or not args.out):
+        print("error: --log-run records a batch of notices and its --out file; give both", file=sys.stderr)
+        return EXIT_ERROR
+    if args.engine == "spark":
+        from classify.spark import check_spark_output, format_summary, predict_spark
+
+        if args.measures or args.review_out or args.explain:
+            print("error: --engine spark reads notices and writes --out only "
+                  "(no --measures, --review-out or --explain)", file=sys.stderr)
+            return EXIT_ERROR
+        if not args.out:
+            print("error: --engine spark needs --out FILE.parquet (a folder) or FILE.csv", file=sys.stderr)
+            return EXIT_ERROR
+        check_spark_output(args.out)  # before Spark starts
+        uri = _model_uri(args)
+        print(f"model: {uri}", file=sys.stderr)
+        result = predict_spark(uri, args.inputs, args.out, master=args.spark_master, review_below=args.review_below)
+        print(format_summary(result))
+        if args.log_run and result["rows"]:
+            _log_batch(args, uri, result["files"], result["out"], result["counts"], "spark", result["errors"],
+                       result["review"], result["seconds"])
+        for path, reason in result["errors"]:
+            print(f"error: {path}: {reason}", file=sys.stderr)
+        if result["errors"]:
+            print(f"{len(result['errors'])} file(s) could not be used", file=sys.stderr)
+        return 1 if result["errors"] else 0
     inputs = [*args.inputs, *([args.measures] if args.measures else [])]
     for out in (args.out, args.review_out):
         if out:
@@ -166,9 +201,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             flagged = rows[rows["needs_review"]]
             print(f"wrote {write_rows(flagged, args.review_out)} measures to review to {args.review_out}")
         return 0
+    started = time.perf_counter()
+    used: dict[str, None] = {}  # the files that gave rows, in order (hashed by --log-run)
     summary = predict_notices(model, args.inputs, out=args.out, review_out=args.review_out,
-                              review_below=args.review_below, explain=args.explain, progress=not args.quiet)
+                              review_below=args.review_below, explain=args.explain, progress=not args.quiet,
+                              on_rows=(lambda rows: used.update(dict.fromkeys(rows["file"]))) if args.log_run else None)
     print(fmt_table(summary.table()))
+    if args.log_run and summary.rows:
+        counts = {lab: sum(c.get(lab, 0) for c in summary.counts.values()) for lab in LABELS}
+        _log_batch(args, _model_uri(args), [*used, *(e.path for e in summary.errors)], args.out, counts, "local",
+                   [(e.path, e.problem) for e in summary.errors], sum(summary.review.values()),
+                   time.perf_counter() - started)
     if args.out and summary.rows:
         print(f"wrote {summary.rows} rows to {args.out}")
     if args.review_out and summary.rows:
@@ -178,6 +221,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if summary.errors:
         print(f"{len(summary.errors)} file(s) could not be used", file=sys.stderr)
     return 1 if summary.errors else 0
+
+
+def _log_batch(args: argparse.Namespace, uri: str, files: list[str], out: str, counts: dict[str, int], engine: str,
+               errors: list[tuple[str, str]], review: int, seconds: float) -> None:
+    from classify.batchlog import log_batch_run
+    from classify.tracking import connect
+
+    connect(args.tracking_uri, create=True)  # a model folder needs no store, but the batch run goes into one
+    run_id = log_batch_run(uri, files, out, counts, engine=engine, errors=errors, review=review, seconds=seconds)
+    print(f"logged batch run {run_id}", file=sys.stderr)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from classify.batchlog import model_card
+    from classify.errors import TrackingError
+    from classify.reporting import build_report
+
+    if Path(args.out).suffix.lower() not in (".html", ".htm"):
+        print(f"error: {args.out}: the report is an HTML page; give a name ending in .html", file=sys.stderr)
+        return EXIT_ERROR
+    if Path(args.out).resolve() == Path(args.predictions).resolve():
+        print(f"error: {args.out}: is also the predictions file; choose another output", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        uri = _model_uri(args)
+        card = model_card(uri, note=None if args.model else
+                          "the registry's current model; the predictions file does not name the model that made it")
+    except TrackingError as exc:
+        if args.model:
+            raise  # the model asked for cannot be found: an error, not a page without its card
+        print(f"note: no model card on the page ({exc})", file=sys.stderr)
+        card = None
+    numbers = build_report(args.predictions, args.out, model_card=card)
+    print(f"wrote {args.out}: {numbers['measures']} measures in {numbers['notices']} notice(s), "
+          f"{numbers['review']} to review")
+    return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -285,8 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--review-below", type=float, metavar="P", help="flag labels under this confidence "
                    "(default: the threshold stored with the model)")
     r.add_argument("--explain", action="store_true", help="add the nearest labelled measures (and terms) per row")
+    r.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="spark: read, segment and score on Spark executors (pip install pyspark); "
+                   "--out must then end in .parquet or .csv")
+    r.add_argument("--spark-master", default="local[*]", metavar="URL",
+                   help="Spark master for --engine spark (default local[*])")
+    r.add_argument("--log-run", action="store_true", help="record the batch as an MLflow run: model version, "
+                   "input sha256 hashes, counts per category, the --out file")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_predict)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page on a predictions file")
+    rep.add_argument("predictions", help="predictions .jsonl, .csv or .parquet written by classify predict")
+    rep.add_argument("--out", required=True, help="the page to write (.html)")
+    _model_args(rep)
+    rep.set_defaults(func=cmd_report)
 
     e = sub.add_parser("explain", help="why a measure gets its label: nearest labelled measures, top terms")
     e.add_argument("text", nargs="*", help="measure texts")

@@ -1,0 +1,151 @@
+"""A trained model as it is shipped: the estimator plus what the training run learnt about it.
+
+That is the temperature that calibrates its probabilities, the confidence under which a label is
+flagged for review, the runner-up probability above which a secondary label is given, and the
+labelled training measures that explanations point to. One folder holds it all; the MLflow
+pyfunc model wraps this folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from classify.calibration import apply_temperature
+from classify.inputs import HEADING, MEASURE, MODEL_INPUT_COLUMNS, model_input
+from classify.labels import LABELS
+from classify.models.base import MeasureClassifier
+
+BUNDLE_FILE = "trained_model.json"
+PROB_COLUMNS = [f"prob_{lab}" for lab in LABELS]
+OUTPUT_COLUMNS = ["label", "confidence", *PROB_COLUMNS, "needs_review", "secondary_label"]
+
+
+class TrainedModel:
+    """Estimator + calibration + review and secondary-label thresholds + exemplars for explanations."""
+
+    def __init__(self, estimator: MeasureClassifier, *, temperature: float = 1.0, review_threshold: float = 0.0,
+                 secondary_threshold: float = 1.01, exemplars: pd.DataFrame | None = None,
+                 card: dict[str, Any] | None = None) -> None:
+        self.estimator = estimator
+        self.temperature = float(temperature)
+        self.review_threshold = float(review_threshold)
+        self.secondary_threshold = float(secondary_threshold)
+        # labelled training measures: id, label, text (published), heading, + the model-input columns
+        self.exemplars = exemplars
+        self.card = dict(card or {})
+        self._exemplar_vectors: Any = None
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probabilities, columns in LABELS order."""
+        from classify.evaluation import align_proba
+
+        X = model_input(X, source="input")
+        raw = align_proba(self.estimator.predict_proba(X), self.estimator.classes_)
+        return apply_temperature(raw, self.temperature)
+
+    def predict_frame(self, X: Any, *, review_below: float | None = None) -> pd.DataFrame:
+        """label, confidence, prob_<category> (all five), needs_review, secondary_label per row."""
+        proba = self.predict_proba(X)
+        return self.frame_from_proba(proba, review_below=review_below)
+
+    def frame_from_proba(self, proba: np.ndarray, *, review_below: float | None = None) -> pd.DataFrame:
+        threshold = self.review_threshold if review_below is None else float(review_below)
+        order = np.argsort(-proba, axis=1)
+        best, runner = order[:, 0], order[:, 1]
+        idx = np.arange(len(proba))
+        out = pd.DataFrame({"label": np.asarray(LABELS, dtype=object)[best], "confidence": proba[idx, best]})
+        for i, col in enumerate(PROB_COLUMNS):
+            out[col] = proba[:, i]
+        out["needs_review"] = out["confidence"] < threshold
+        runner_p = proba[idx, runner]
+        out["secondary_label"] = np.where(runner_p >= self.secondary_threshold,
+                                          np.asarray(LABELS, dtype=object)[runner], None)
+        return out
+
+    # -- explanations ----------------------------------------------------------------------------
+
+    def _vectors(self) -> Any:
+        if self._exemplar_vectors is None and self.exemplars is not None:
+            self._exemplar_vectors = self.estimator.embed(self.exemplars[list(MODEL_INPUT_COLUMNS)])
+        return self._exemplar_vectors
+
+    def nearest(self, X: Any, k: int = 3) -> list[list[dict]]:
+        """The ``k`` most similar labelled training measures per row (cosine similarity), or [] per row."""
+        X = model_input(X, source="input")
+        if self.exemplars is None or len(X) == 0:
+            return [[] for _ in range(len(X))]
+        queries = self.estimator.embed(X)
+        if queries is None:
+            return [[] for _ in range(len(X))]
+        sims = queries @ self._vectors().T
+        sims = sims.toarray() if hasattr(sims, "toarray") else np.asarray(sims)
+        out = []
+        for row in sims:
+            top = np.argsort(-row)[:k]
+            out.append([{"id": self.exemplars["id"].iloc[j], "label": self.exemplars["label"].iloc[j],
+                         "similarity": round(float(row[j]), 3), "text": self.exemplars["text"].iloc[j]}
+                        for j in top])
+        return out
+
+    def explain(self, X: Any, k: int = 3, terms: int = 5) -> list[dict]:
+        X = model_input(X, source="input")
+        neighbours = self.nearest(X, k)
+        top_terms = self.estimator.explain_terms(X, terms) or [[] for _ in range(len(X))]
+        return [{"nearest": n, "terms": [{"term": t, "weight": round(w, 4)} for t, w in tt]}
+                for n, tt in zip(neighbours, top_terms, strict=True)]
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.estimator.save(directory / "estimator")
+        if self.exemplars is not None:
+            self.exemplars.to_json(directory / "exemplars.jsonl", orient="records", lines=True, force_ascii=False)
+            vectors = self._vectors()
+            if isinstance(vectors, np.ndarray):  # dense embeddings are kept; sparse TF-IDF rows are recomputed
+                np.save(directory / "exemplar_vectors.npy", vectors.astype(np.float32))
+        bundle = {"temperature": self.temperature, "review_threshold": self.review_threshold,
+                  "secondary_threshold": self.secondary_threshold, "card": self.card}
+        (directory / BUNDLE_FILE).write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrainedModel:
+        from classify.errors import ModelFormatError
+        from classify.models import load_estimator
+
+        directory = Path(directory)
+        path = directory / BUNDLE_FILE
+        if not path.is_file():
+            raise ModelFormatError(f"{directory}: saved by an older classify (no {BUNDLE_FILE}); "
+                                   "retrain it with classify train")
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        exemplars = None
+        if (directory / "exemplars.jsonl").is_file():
+            exemplars = pd.read_json(directory / "exemplars.jsonl", orient="records", lines=True, dtype=False)
+        model = cls(load_estimator(directory / "estimator"), temperature=bundle["temperature"],
+                    review_threshold=bundle["review_threshold"], secondary_threshold=bundle["secondary_threshold"],
+                    exemplars=exemplars, card=bundle.get("card"))
+        if (directory / "exemplar_vectors.npy").is_file():
+            model._exemplar_vectors = np.load(directory / "exemplar_vectors.npy")
+        return model
+
+
+def exemplar_frame(df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Training measures as kept for explanations: id, label, published text, heading, and model inputs."""
+    out = pd.DataFrame({"id": df["id"].to_numpy(), "label": df["label"].to_numpy(), "text": df["text"].to_numpy(),
+                        "heading": df["heading"].to_numpy()})
+    for col in MODEL_INPUT_COLUMNS:
+        out[col] = X[col].to_numpy()
+    return out
+
+
+__all__ = ["HEADING", "MEASURE", "OUTPUT_COLUMNS", "PROB_COLUMNS", "TrainedModel", "exemplar_frame"]

@@ -1,0 +1,134 @@
+"""Pieces the transformer families (fine-tuned BERT, sentence encoder) share.
+
+torch and transformers are imported inside the functions, so that importing a family module (as
+the config does to learn its parameters) costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def cpu_count() -> int:
+    # sched_getaffinity honours CPU pinning (containers, CI); cpu_count reports the whole host.
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def select_device(device: str, cuda_available: bool | None = None) -> tuple[str, str | None]:
+    """(device, autocast dtype): ``auto`` takes CUDA with bf16 autocast when there is a GPU, else the CPU in fp32."""
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if cuda_available else "cpu"
+    if device == "cuda" and not cuda_available:
+        from classify.errors import ConfigError
+
+        raise ConfigError("model.device is 'cuda' but no CUDA device is available")
+    return device, ("bfloat16" if device == "cuda" else None)
+
+
+def autocast(device: str, dtype: str | None):
+    import torch
+
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=getattr(torch, dtype))
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars (the new head is always reported MISSING)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def check_loading_info(info: dict[str, Any], source: str, new_head: bool) -> None:
+    missing = sorted(k for k in info.get("missing_keys", ()) if not (new_head and k.startswith("classifier.")))
+    if missing and not new_head:
+        # A saved fine-tuned model must load completely, or its predictions would be random.
+        raise ValueError(f"{source} lacks {len(missing)} weights of the classifier, e.g. {missing[0]}")
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        warnings.warn(f"{len(missing)} encoder weights were not in {source} and are randomly initialised: {shown}",
+                      stacklevel=3)
+
+
+def effective_max_length(tokenizer: Any, config: Any, max_length: int, pair: bool) -> int:
+    limit = int(max_length)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        limit = min(limit, int(positions))  # longer inputs would index past the position embeddings
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:  # huge sentinel means "unset"
+        limit = min(limit, tok_max)
+    needed = tokenizer.num_special_tokens_to_add(pair=pair) + 1
+    if limit < needed:
+        raise ValueError(f"max_length={max_length} leaves no room for text (need at least {needed})")
+    return limit
+
+
+def encode(tokenizer: Any, texts: Sequence[str], contexts: Sequence[str] | None, max_length: int
+           ) -> list[dict[str, list[int]]]:
+    """Token ids per row, unpadded. With ``contexts`` a (context, measure) pair in which the context gives
+    way first and the measure is cut only when it alone overflows."""
+    if contexts is None:
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+        return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
+    from tokenizers import Tokenizer
+
+    # The tokenizer's "only_first" strategy raises when the context is too short to absorb the
+    # overflow, so truncate by hand on a private copy of the fast tokenizer.
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    budget = max_length - backend.num_special_tokens_to_add(is_pair=True)
+    heads = backend.encode_batch(list(contexts), add_special_tokens=False)
+    bodies = backend.encode_batch(list(texts), add_special_tokens=False)
+    out = []
+    for head, body in zip(heads, bodies, strict=True):
+        keep_body = min(len(body.ids), budget)
+        body.truncate(keep_body)
+        head.truncate(min(len(head.ids), budget - keep_body))
+        pair = backend.post_process(head, body, add_special_tokens=True)
+        out.append({"input_ids": pair.ids, "token_type_ids": pair.type_ids, "attention_mask": pair.attention_mask})
+    return out
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Index batches of similar token length; with ``rng``, ties and batch order are shuffled."""
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+    else:
+        perm = rng.permutation(len(lengths))
+        order = perm[np.argsort(lengths[perm], kind="stable")]
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(chunks)  # length grouping without feeding short-to-long every epoch
+    return chunks
+
+
+def collate(tokenizer: Any, features: list[dict[str, list[int]]], device: str) -> dict[str, Any]:
+    # Dynamic padding: each batch is padded only to its own longest member.
+    batch = tokenizer.pad(features, padding=True, return_tensors="pt")
+    return {k: v.to(device) for k, v in batch.items()}

@@ -1,0 +1,347 @@
+"""A one-page HTML report on a predictions file: the category mix, confidence, the review queue, the model.
+
+The page is self-contained (no script, stylesheet, font or image is fetched): charts are matplotlib
+figures embedded as inline SVG with their text drawn as paths, so Chinese in a chart shows as
+long as matplotlib has a CJK font when the report is built; everything else on the page is HTML
+text, which the browser renders with its own fonts. The numbers shown are returned as a dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import json
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from classify.errors import InputError
+from classify.labels import LABEL_NAMES_ZH, LABELS
+
+REQUIRED_COLUMNS = ("notice", "text", "label", "confidence", "needs_review")
+CHART_NOTICES = 40  # notices drawn in the per-notice chart (the largest); the table below it lists them all
+REVIEW_SHOWN = 200  # measures of the review queue listed on the page, least confident first
+HIST_BINS = 20
+# tab10's first five: the same colour for a category in every chart and in the HTML legend
+COLOURS = dict(zip(LABELS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"), strict=True))
+# Fonts with CJK glyphs, most common first (Linux packages, then macOS and Windows).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans CN",
+             "Noto Serif CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+             "AR PL UMing CN", "PingFang SC", "Heiti SC", "Microsoft YaHei", "SimHei")
+_CJK_FILE = re.compile(r"cjk|wqy|wenquanyi|droidsansfallback|uming|ukai|sourcehan|simhei|msyh|pingfang", re.I)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _truthy(value: object) -> bool:
+    """needs_review as JSONL (true), the local CSV (True) or Spark's CSV (true) writes it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) and not (isinstance(value, float) and np.isnan(value))
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised."""
+    from classify.io import iter_jsonl
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if suffix == ".jsonl":
+        frame = pd.DataFrame([obj for _, obj in iter_jsonl(path, InputError)])
+    elif suffix == ".csv":
+        # every column as text ("NA" is a notice name, not a missing value); numbers converted below
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        raise InputError(f"{path}: predictions must be .jsonl, .csv or .parquet")
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: not a predictions file (no column {', '.join(missing)}); "
+                         "make one with classify predict --out")
+    frame["notice"] = frame["notice"].astype(str)
+    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
+    frame["needs_review"] = [_truthy(v) for v in frame["needs_review"]]
+    return frame.reset_index(drop=True)
+
+
+def _year(date: object) -> str | None:
+    m = re.match(r"^(\d{4})\b", str(date)) if isinstance(date, str) else None
+    return m.group(1) if m else None
+
+
+def _counts(frame: pd.DataFrame, by: str) -> dict[str, dict[str, int]]:
+    """{group: {label: count}} with every category (zeros kept), groups in order of first appearance."""
+    labels = list(LABELS) + sorted(set(frame["label"].astype(str)) - set(LABELS))
+    out: dict[str, dict[str, int]] = {}
+    for group, label in zip(frame[by], frame["label"].astype(str), strict=True):
+        out.setdefault(str(group), dict.fromkeys(labels, 0))[label] += 1
+    return out
+
+
+def report_numbers(frame: pd.DataFrame) -> dict[str, Any]:
+    """The numbers the page shows: counts per notice / issuer kind / year x label, confidence histogram, review."""
+    kinds = frame["issuer_kind"].fillna("unknown") if "issuer_kind" in frame else pd.Series("unknown", frame.index)
+    years = frame["date"].map(_year) if "date" in frame else pd.Series(None, frame.index, dtype=object)
+    work = frame.assign(_kind=kinds.replace("", "unknown"), _year=years)
+    dated = work[work["_year"].notna()]
+    edges = np.linspace(0.0, 1.0, HIST_BINS + 1)
+    conf = work["confidence"].clip(0, 1)
+    flagged = work["needs_review"].astype(bool)
+    per_notice = _counts(work, "notice")
+    return {
+        "measures": len(work),
+        "notices": len(per_notice),
+        "labels": _total(per_notice),
+        "per_notice": per_notice,
+        "per_kind": dict(sorted(_counts(work, "_kind").items())),
+        "per_year": dict(sorted(_counts(dated, "_year").items())),
+        "undated": int(len(work) - len(dated)),
+        "review": int(flagged.sum()),
+        "confidence_edges": [round(float(e), 4) for e in edges],
+        "confidence_counts": np.histogram(conf[~flagged], edges)[0].tolist(),
+        "confidence_counts_review": np.histogram(conf[flagged], edges)[0].tolist(),
+    }
+
+
+def _total(table: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for row in table.values():
+        for lab, n in row.items():
+            total[lab] = total.get(lab, 0) + n
+    return total
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def cjk_font_families() -> tuple[str, ...]:
+    """CJK-capable font families matplotlib can use here (fonts installed after its cache was built included)."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    found = tuple(name for name in CJK_FONTS if name in known)
+    if found:
+        return found
+    for path in font_manager.findSystemFonts():
+        if _CJK_FILE.search(Path(path).name):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read: skip it
+                continue
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    return tuple(name for name in CJK_FONTS if name in known)
+
+
+def _svg(fig: Any, salt: str) -> str:
+    """The figure as an inline ``<svg>`` element (the XML prolog and DOCTYPE dropped)."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": salt}):  # unique element ids across the page's several SVGs
+        fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+@contextlib.contextmanager
+def _chart_style() -> Iterator[None]:
+    """Text as SVG paths, a CJK font as fallback where one exists; matplotlib's settings restored after."""
+    import matplotlib
+
+    # CJK font first: text drawn as paths uses the first font only, no per-glyph fallback (matplotlib 3.11);
+    # the CJK fonts carry Latin glyphs too
+    families = [*cjk_font_families()[:1], "DejaVu Sans"]
+    with matplotlib.rc_context({"svg.fonttype": "path", "font.family": "sans-serif", "font.sans-serif": families,
+                         "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}), \
+            warnings.catch_warnings():
+        # without a CJK font a Chinese notice name draws as boxes; the page's own tables still show it
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        yield
+
+
+def mix_chart(table: Mapping[str, Mapping[str, int]], salt: str) -> str:
+    """Horizontal 100 % stacked bars (share of each category per row), the measure count at each bar's end."""
+    from matplotlib.figure import Figure  # no pyplot: no backend, no global figure list
+
+    rows = list(table)
+    labels = [lab for lab in LABELS if any(table[r].get(lab, 0) for r in rows)] or list(LABELS)
+    totals = np.array([sum(table[r].values()) for r in rows], dtype=float)
+    with _chart_style():
+        fig = Figure(figsize=(9, 0.9 + 0.28 * max(len(rows), 1)))
+        ax = fig.subplots()
+        left = np.zeros(len(rows))
+        for lab in labels:
+            share = np.array([table[r].get(lab, 0) for r in rows], dtype=float) / np.maximum(totals, 1)
+            ax.barh(range(len(rows)), share, left=left, color=COLOURS.get(lab, "#7f7f7f"), label=lab, height=0.75)
+            left += share
+        for y, n in enumerate(totals):
+            ax.text(1.01, y, f"{int(n)}", va="center", fontsize=8)
+        ax.set_yticks(range(len(rows)), rows)
+        ax.invert_yaxis()  # first row on top, as in the table below the chart
+        ax.set_xlim(0, 1.08)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
+        ax.legend(ncols=len(labels), loc="lower left", bbox_to_anchor=(0, 1.02 + 0.5 / max(len(rows), 1)),
+                  frameon=False, fontsize=8)
+        return _svg(fig, salt)
+
+
+def confidence_chart(numbers: Mapping[str, Any], salt: str) -> str:
+    """Histogram of the top label's confidence, measures flagged for review stacked on the others."""
+    from matplotlib.figure import Figure
+
+    edges = np.asarray(numbers["confidence_edges"])
+    width = np.diff(edges)
+    ok, review = np.asarray(numbers["confidence_counts"]), np.asarray(numbers["confidence_counts_review"])
+    with _chart_style():
+        fig = Figure(figsize=(9, 2.8))
+        ax = fig.subplots()
+        ax.bar(edges[:-1], ok, width=width, align="edge", color="#4c72b0", edgecolor="white", label="label kept")
+        ax.bar(edges[:-1], review, width=width, align="edge", bottom=ok, color="#dd8452", edgecolor="white",
+               label="needs review")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("confidence of the predicted category")
+        ax.set_ylabel("measures")
+        ax.legend(frameon=False)
+        return _svg(fig, salt)
+
+
+# --- page -------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: .88em; margin: .6em 0; }
+th, td { border: 1px solid #ddd; padding: .25em .5em; vertical-align: top; }
+th { background: #f4f4f4; text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.meta { color: #666; font-size: .9em; } .swatch { display: inline-block; width: .9em; height: .9em;
+       vertical-align: -.1em; margin-right: .3em; border-radius: 2px; }
+.legend span { margin-right: 1.2em; white-space: nowrap; } .near { color: #555; font-size: .92em; }
+.stat { display: inline-block; margin-right: 2em; } .stat b { font-size: 1.5em; }
+svg { max-width: 100%; height: auto; }
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value))
+
+
+def _count_table(table: Mapping[str, Mapping[str, int]], first: str) -> str:
+    labels = list(LABELS) + sorted({lab for row in table.values() for lab in row} - set(LABELS))
+    head = "".join(f"<th>{_e(lab)}</th>" for lab in labels)
+    rows = []
+    for name, row in {**table, "total": _total(table)}.items():
+        cells = "".join(f'<td class="n">{row.get(lab, 0)}</td>' for lab in labels)
+        rows.append(f"<tr><th>{_e(name)}</th>{cells}<td class=\"n\">{sum(row.values())}</td></tr>")
+    return f"<table><tr><th>{_e(first)}</th>{head}<th>measures</th></tr>{''.join(rows)}</table>"
+
+
+def _nearest(explanation: object) -> str:
+    """The nearest labelled examples from an ``explanation`` cell (JSON with a "nearest" list), as HTML."""
+    if isinstance(explanation, str):
+        try:
+            explanation = json.loads(explanation)
+        except json.JSONDecodeError:
+            return ""
+    if not isinstance(explanation, Mapping):
+        return ""
+    items = [n for n in explanation.get("nearest") or [] if isinstance(n, Mapping)]
+    return "".join(f'<div class="near">{float(n.get("similarity", 0)):.2f} · {_e(n.get("label"))} · '
+                   f'{_e(str(n.get("text", ""))[:50])}</div>' for n in items)
+
+
+def _review_table(frame: pd.DataFrame, limit: int) -> str:
+    queue = frame[frame["needs_review"]].sort_values("confidence", kind="stable")
+    if queue.empty:
+        return "<p>No measure needs review.</p>"
+    explain = "explanation" in queue
+    head = "<tr><th>#</th><th>notice</th><th>measure</th><th>label</th><th>confidence</th><th>runner-up</th>" + \
+           ("<th>nearest labelled measures (similarity · label · text)</th>" if explain else "") + "</tr>"
+    rows = []
+    for i, (_, r) in enumerate(queue.head(limit).iterrows(), 1):
+        near = f"<td>{_nearest(r['explanation'])}</td>" if explain else ""
+        rows.append(f"<tr><td class=\"n\">{i}</td><td>{_e(r['notice'])}</td><td>{_e(r['text'])}</td>"
+                    f"<td>{_e(r['label'])}<br><small>{_e(LABEL_NAMES_ZH.get(str(r['label']), ''))}</small></td>"
+                    f"<td class=\"n\">{float(r['confidence']):.2f}</td><td>{_e(r.get('secondary_label'))}</td>"
+                    f"{near}</tr>")
+    shown = f"<p class=\"meta\">the {limit} least confident of {len(queue)} shown</p>" if len(queue) > limit else ""
+    return shown + f"<table>{head}{''.join(rows)}</table>"
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.3f}"
+    return _e(value)
+
+
+def _card_html(card: Mapping[str, Any] | None) -> str:
+    if not card:
+        return "<p>No model card: the report was built without a model registry.</p>"
+    rows = []
+    for key, value in card.items():
+        if isinstance(value, Mapping):
+            inner = "".join(f"<tr><td>{_e(k)}</td><td class=\"n\">{_number(v)}</td></tr>" for k, v in value.items())
+            rows.append(f"<tr><th>{_e(key)}</th><td><table>{inner}</table></td></tr>")
+        else:
+            rows.append(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
+def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], *, source: str,
+                model_card: Mapping[str, Any] | None = None, review_limit: int = REVIEW_SHOWN) -> str:
+    per_notice = numbers["per_notice"]
+    biggest = dict(sorted(per_notice.items(), key=lambda kv: -sum(kv[1].values()))[:CHART_NOTICES])
+    shown = {k: per_notice[k] for k in per_notice if k in biggest}  # file order, largest CHART_NOTICES
+    chart_note = (f'<p class="meta">the {CHART_NOTICES} notices with most measures of {len(per_notice)}; '
+                  "all are in the table</p>") if len(per_notice) > CHART_NOTICES else ""
+    legend = "".join(f'<span><i class="swatch" style="background:{COLOURS[lab]}"></i>{lab} {LABEL_NAMES_ZH[lab]}</span>'
+                     for lab in LABELS)
+    years = (mix_chart(numbers["per_year"], "year") + _count_table(numbers["per_year"], "year")
+             if numbers["per_year"] else "<p>No measure has a date.</p>")
+    if numbers["per_year"] and numbers["undated"]:
+        years += f'<p class="meta">{numbers["undated"]} measure(s) without a date are not counted here.</p>'
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>classify report: {_e(source)}</title>
+<style>{_CSS}</style></head><body>
+<h1>Rectification measures by category</h1>
+<p class="meta">{_e(source)} · built {stamp}</p>
+<p><span class="stat"><b id="n-measures">{numbers['measures']}</b> measures</span>
+<span class="stat"><b id="n-notices">{numbers['notices']}</b> notices</span>
+<span class="stat"><b id="n-review">{numbers['review']}</b> need review</span></p>
+<p class="legend">{legend}</p>
+<h2>Per notice</h2>{chart_note}{mix_chart(shown, "notice")}
+<details{' open' if len(per_notice) <= CHART_NOTICES else ''}><summary>counts per notice</summary>
+{_count_table(per_notice, "notice")}</details>
+<h2>Per issuer kind</h2>{mix_chart(numbers["per_kind"], "kind")}
+{_count_table(numbers["per_kind"], "issuer kind")}
+<h2>Per year</h2>{years}
+<h2>Confidence</h2>{confidence_chart(numbers, "confidence")}
+<h2>Review queue</h2>{_review_table(frame, review_limit)}
+<h2>Model</h2>{_card_html(model_card)}
+</body></html>
+"""
+
+
+def build_report(predictions_path: str | Path, out_html: str | Path, *,
+                 model_card: dict | None = None) -> dict[str, Any]:
+    """Write the one-page report on ``predictions_path`` to ``out_html`` (atomically); return its numbers."""
+    from classify.io import atomic_write_text
+
+    frame = read_predictions(predictions_path)
+    numbers = report_numbers(frame)
+    atomic_write_text(out_html, render_html(frame, numbers, source=Path(predictions_path).name, model_card=model_card))
+    return {**numbers, "out": str(out_html)}

@@ -1,0 +1,370 @@
+"""The Spark engine of ``classify predict``: many notices read, segmented and scored on executors.
+
+The work per notice is the local engine's (:mod:`classify.reading` then :mod:`classify.segmenting`,
+the notice id being the file stem) and the model is the same registered pyfunc model, applied
+through ``mlflow.pyfunc.spark_udf``; only the place where it runs differs. Rows have the local
+engine's columns (:data:`classify.predicting.ROW_COLUMNS`). A file that cannot be read or holds no
+measure is reported back (path and a one-line reason), not fatal.
+
+pyspark is an optional extra (``pip install -e ".[spark]"``), imported only inside functions.
+Submitted to a cluster, this file is the entry point (see ``python classify/spark.py --help``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":
+    # spark-submit runs this as a file, which puts the package folder first on sys.path, where its modules
+    # (io, config, models, ...) would shadow top-level ones; the package is imported as installed instead.
+    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse
+import contextlib
+import importlib.util
+import logging
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from classify.errors import ClassifyError, NoticeError, OutputError
+from classify.reading import SUPPORTED_SUFFIXES
+
+SPARK_SUFFIXES = (".parquet", ".csv")
+# pathGlobFilter is case-sensitive (the local engine is not): both cases of each suffix
+_GLOB_SUFFIXES = (*SUPPORTED_SUFFIXES, *(s.upper() for s in SUPPORTED_SUFFIXES))
+NOTICE_GLOB = "*.{" + ",".join(s[1:] for s in _GLOB_SUFFIXES) + "}"
+ARROW_BATCH = 512  # rows per Arrow batch: files for the segmenter, measures per model call (as BATCH_MEASURES)
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+# pyspark 4 warns on every import in every worker that pandas 3 is not fully supported; the columns used here
+# (strings, doubles, booleans, binary) convert correctly, which tests/test_spark.py checks against the local engine.
+_PANDAS_WARNING = "PySpark does not yet fully support pandas"
+_POS, _ERROR = "_pos", "_error"  # internal columns: position in the notice (row order), why a file failed
+
+
+def output_schema_ddl() -> str:
+    """The struct the model's spark_udf returns: the pyfunc model's output columns, in order."""
+    from classify.models.trained import OUTPUT_COLUMNS
+
+    types = {"label": "string", "needs_review": "boolean", "secondary_label": "string"}
+    return ", ".join(f"{c} {types.get(c, 'double')}" for c in OUTPUT_COLUMNS)
+
+
+def _segmented_ddl() -> str:
+    from classify.predicting import MEASURE_COLUMNS
+
+    return ", ".join([*(f"{c} string" for c in MEASURE_COLUMNS), f"{_POS} int", f"{_ERROR} string"])
+
+
+def _local_path(spark_path: str) -> str:
+    """``file:/a/b.txt`` (how Spark names local files) -> ``/a/b.txt``; other URIs as they are."""
+    if spark_path.startswith("file://"):
+        return spark_path.removeprefix("file://")
+    return spark_path.removeprefix("file:")
+
+
+def _segment_file(path: str, data: bytes) -> list[dict]:
+    """Rows for one notice: its measures, or one row whose ``_error`` says why there is none."""
+    from classify.batch import NO_MEASURE
+    from classify.issuers import issuer_kind
+    from classify.reading import read_notice_bytes
+    from classify.segmenting import segment_notice
+
+    local = _local_path(path)
+    name = local.rsplit("/", 1)[-1]
+    stem, _, suffix = name.rpartition(".")
+    try:
+        if not data.strip():
+            raise NoticeError(local, "empty file")
+        notice = read_notice_bytes(data, stem or name, path=local, html=suffix.lower() in ("html", "htm"))
+        measures = segment_notice(notice)
+        if not measures:
+            raise NoticeError(local, NO_MEASURE)
+    except NoticeError as exc:
+        return [{"file": local, _ERROR: exc.problem}]
+    except Exception as exc:  # noqa: BLE001 - one odd file must not fail a job of thousands; it is reported
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return [{"file": local, _ERROR: f"unexpected {type(exc).__name__}: {first}"}]
+    return [{"notice": m.notice_id, "file": local, "id": m.id, "issuer": m.issuer,
+             "issuer_kind": issuer_kind(m.issuer), "date": m.date, "heading": m.heading, "text": m.text,
+             _POS: m.position, _ERROR: None} for m in measures]
+
+
+def _segment_batches(batches: Iterator[Any]) -> Iterator[Any]:
+    """mapInPandas body (runs on the executors): batches of (path, content) -> measure rows."""
+    import pandas as pd
+
+    from classify.predicting import MEASURE_COLUMNS
+
+    columns = [*MEASURE_COLUMNS, _POS, _ERROR]
+    for batch in batches:
+        rows = [row for path, data in zip(batch["path"], batch["content"], strict=True)
+                for row in _segment_file(path, bytes(data))]
+        # object columns: pyspark 4.3 cannot convert pandas 3's Arrow-backed string columns in every case
+        # ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array", seen on a batch of failed files)
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
+        frame[_POS] = frame[_POS].astype("Int32")
+        yield frame
+
+
+@contextlib.contextmanager
+def spark_session(master: str | None = "local[*]") -> Iterator[Any]:
+    """The active session (spark-submit, a notebook, a test) as it is; else a new one, stopped after.
+
+    ``master`` None leaves it to spark-submit.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    builder = (SparkSession.builder.appName("classify-predict")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH))
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS_WARNING}:FutureWarning"))
+    if master is not None:
+        builder = builder.master(master)
+    if (master or "").startswith("local"):
+        # Executors here are this machine's Python: make it this interpreter (the one with classify),
+        # not whatever `python3` is first on PATH; and bind to loopback (nothing is served to other hosts).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.ui.enabled", "false")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path or path.startswith("file:")
+
+
+def _resolve_inputs(inputs: list[str | Path]) -> tuple[list[str], list[str], list[str]]:
+    """(paths for Spark, empty local notice files, missing local paths); local paths made absolute, URIs as given.
+
+    Spark's file sources skip empty files without a word; the local ones are found here so that they
+    are reported as the local engine reports them (on a cluster file system they stay unmentioned).
+    """
+    paths, empty, missing = [], [], []
+    for item in map(str, inputs):
+        if _is_uri(item):
+            paths.append(item)
+        elif Path(item).exists():
+            path = Path(item).resolve()
+            paths.append(str(path))
+            empty.extend(str(f) for f in _empty_notices(path))
+        else:
+            missing.append(item)
+    return paths, empty, missing
+
+
+def _empty_notices(path: Path) -> list[Path]:
+    """Zero-byte files at or under ``path`` that Spark would read (NOTICE_GLOB; no part starting with _ or .)."""
+    candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sorted(p for p in candidates if p.suffix in _GLOB_SUFFIXES and p.stat().st_size == 0
+                  and not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts))
+
+
+def check_spark_output(out: str | Path) -> str:
+    """``out`` must end in .parquet (a folder of part files) or .csv (one file, local); checked before work."""
+    out = str(out)
+    suffix = Path(out).suffix.lower()
+    if suffix not in SPARK_SUFFIXES:
+        raise OutputError(f"{out}: the spark engine writes .parquet (a folder) or .csv; give one of these")
+    if _is_uri(out):
+        if suffix == ".csv":
+            raise OutputError(f"{out}: a single CSV file is written on this machine; use .parquet for cluster storage")
+        return out
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{out}: folder {parent} is not writable")
+    if suffix == ".csv" and Path(out).is_dir():
+        raise OutputError(f"{out}: is a folder; give a file name")
+    return str(Path(out).resolve())
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """spark_udf warns that env_manager='local' does not rebuild the training environment (here that is the
+    point: executors run this environment) and draws download progress bars; a batch job's output keeps neither."""
+    logger = logging.getLogger("mlflow")
+    level, bar = logger.level, os.environ.get(_PROGRESS_BAR)
+    logger.setLevel(logging.ERROR)
+    os.environ[_PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if bar is None:
+            os.environ.pop(_PROGRESS_BAR, None)
+        else:
+            os.environ[_PROGRESS_BAR] = bar
+
+
+def predict_spark(model_uri: str, inputs: list[str | Path], out: str | Path, *, master: str | None = "local[*]",
+                  tracking_uri: str | None = None, review_below: float | None = None) -> dict[str, Any]:
+    """Segment and classify every notice under ``inputs`` with Spark, writing one row per measure to ``out``.
+
+    ``master`` is used when no Spark session is active (``None``: take it from spark-submit).
+    Returns ``rows``, ``notices``, ``counts`` (measures per label), ``review`` (measures flagged),
+    ``files`` (the notice files listed), ``errors`` ([(path, reason)], sorted), ``out``, ``model_uri``
+    and ``seconds``. With no measure at all nothing is written.
+    """
+    t0 = time.perf_counter()
+    if importlib.util.find_spec("pyspark") is None:
+        raise ClassifyError("the spark engine needs pyspark: pip install -e \".[spark]\" (and Java 17 or later)")
+    target = check_spark_output(out)
+    paths, empty, missing = _resolve_inputs(inputs)
+    if tracking_uri:
+        from classify.tracking import connect
+
+        connect(tracking_uri)
+    errors = [(p, "file not found") for p in missing] + [(p, "empty file") for p in empty]
+    summary: dict[str, Any] = {"rows": 0, "notices": 0, "counts": {}, "review": 0, "files": list(empty), "errors": errors,
+                               "out": target, "model_uri": model_uri}
+    if not paths:
+        summary["seconds"] = time.perf_counter() - t0
+        return summary
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
+        with spark_session(master) as spark:
+            _run(spark, paths, target, model_uri, review_below, summary)
+    errors.sort()
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def _run(spark: Any, paths: list[str], target: str, model_uri: str, review_below: float | None,
+         summary: dict[str, Any]) -> None:
+    """The job: list, segment (kept), report bad files, score, write; fills ``summary``."""
+    import mlflow.pyfunc
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from classify.predicting import MEASURE_COLUMNS
+    from classify.reading import MAX_NOTICE_BYTES
+
+    errors = summary["errors"]
+    files = (spark.read.format("binaryFile").option("pathGlobFilter", NOTICE_GLOB)
+             .option("recursiveFileLookup", "true").load(paths))
+    # A metadata-only query (content is not read) lists the files and finds those too large to be notices...
+    listing = files.select("path", "length").collect()
+    summary["files"] = sorted([*summary["files"], *(_local_path(r.path) for r in listing)])
+    errors.extend((_local_path(r.path), f"file is too large ({r.length / 1e6:.1f} MB > "
+                                        f"{MAX_NOTICE_BYTES / 1e6:.1f} MB limit); is it a notice?")
+                  for r in listing if r.length > MAX_NOTICE_BYTES)
+    # ...and the length filter is pushed into the reader, so their content is never loaded.
+    segmented = (files.where(F.col("length") <= MAX_NOTICE_BYTES).select("path", "content")
+                 .mapInPandas(_segment_batches, schema=_segmented_ddl())
+                 .persist(StorageLevel.MEMORY_AND_DISK))  # segmented once: read by the error query and the scoring
+    try:
+        errors.extend((r.file, r[_ERROR]) for r in segmented.where(F.col(_ERROR).isNotNull())
+                      .select("file", _ERROR).collect())
+        measures = segmented.where(F.col(_ERROR).isNull()).drop(_ERROR)
+        with _quiet_mlflow():
+            udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=output_schema_ddl(), env_manager="local",
+                                          params={"review_below": float(review_below)}
+                                          if review_below is not None else None)
+        # the model reads a missing heading or issuer as "" (as classify_frame passes them)
+        inputs = F.struct("text", *(F.coalesce(c, F.lit("")).alias(c) for c in ("heading", "issuer")))
+        scored = measures.withColumn("_pred", udf(inputs)).select(*MEASURE_COLUMNS, _POS, "_pred.*")
+        summary.update(_write(spark, scored, target))
+    finally:
+        segmented.unpersist()
+
+
+def _write(spark: Any, scored: Any, target: str) -> dict[str, Any]:
+    """Write ``scored`` to ``target`` through a temporary folder beside it; counts read back from what was written."""
+    csv = target.lower().endswith(".csv")
+    remote = _is_uri(target)
+    tmp = target if remote else str(Path(target).with_name(f".{Path(target).name}.{uuid.uuid4().hex}.tmp"))
+    try:
+        if csv:
+            # One part file, rows in notice order. The shuffle keeps scoring parallel (coalesce(1) would
+            # pull the model call into a single task). escape='"' makes quotes inside text RFC 4180 ("").
+            (scored.repartition(1).sortWithinPartitions("file", _POS).drop(_POS).write.mode("overwrite")
+             .option("header", "true").option("escape", '"').csv(tmp))
+            written = spark.read.option("header", "true").option("escape", '"').option("multiLine", "true").csv(tmp)
+        else:
+            scored.drop(_POS).write.mode("overwrite").parquet(tmp)
+            written = spark.read.parquet(tmp)
+        per_label: dict[str, int] = {}
+        review = 0
+        for r in written.groupBy("label", "needs_review").count().collect():
+            per_label[r.label] = per_label.get(r.label, 0) + r["count"]
+            review += r["count"] if str(r.needs_review).lower() == "true" else 0  # CSV reads it back as text
+        notices = written.select("notice").distinct().count()
+        rows = sum(per_label.values())
+        if not remote:
+            if rows:
+                _move_into_place(Path(tmp), Path(target), csv=csv)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)  # nothing to write: an existing output stays as it was
+    except BaseException:
+        if not remote:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"rows": rows, "notices": notices, "counts": dict(sorted(per_label.items())), "review": review}
+
+
+def _move_into_place(tmp: Path, target: Path, *, csv: bool) -> None:
+    if csv:
+        (part,) = tmp.glob("part-*.csv")
+        os.replace(part, target)  # same folder: atomic
+        shutil.rmtree(tmp)
+        return
+    # A folder cannot replace a non-empty folder atomically: the old one is moved aside first.
+    if target.exists():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One line: rows, notices, the count per label, where it went and how long it took."""
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items()) or "no measure"
+    where = f"wrote {summary['out']}" if summary["rows"] else "nothing written"
+    return (f"{summary['rows']} measures in {summary['notices']} notice(s) ({counts}); {where} "
+            f"in {summary['seconds']:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``spark-submit classify/spark.py MODEL_URI OUT INPUT...`` (master from spark-submit)."""
+    p = argparse.ArgumentParser(prog="classify-spark", description="classify notices with Spark (spark-submit)")
+    p.add_argument("model_uri", help="models:/name@alias on a tracking server, or a model folder on shared storage")
+    p.add_argument("out", help="predictions .parquet (folder, any Hadoop file system) or .csv (local)")
+    p.add_argument("inputs", nargs="+", help="notice files or folders (local, hdfs://, s3a://, ...)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI for a models:/ URI")
+    p.add_argument("--review-below", type=float)
+    args = p.parse_args(argv)
+    try:
+        summary = predict_spark(args.model_uri, args.inputs, args.out, master=None, tracking_uri=args.tracking_uri,
+                                review_below=args.review_below)
+    except ClassifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    for path, reason in summary["errors"]:
+        print(f"error: {path}: {reason}", file=sys.stderr)
+    return 1 if summary["errors"] else 0
+
+
+if __name__ == "__main__":
+    # the installed module's main, so that the functions Spark ships to executors are classify.spark's
+    from classify.spark import main as _installed_main
+
+    sys.exit(_installed_main())
