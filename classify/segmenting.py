@@ -68,6 +68,7 @@ _TRAILING_SUMMARY = re.compile(r"(?<=[。;;])\s*(?:(?:通过|经过)(?:集中|�
                                r"\d+\s*[个项条](?:问题|整改任务|任务)?(?:中)?已(?:全部)?(?:完成|整改).*$")
 _PROBLEM = re.compile(r"^(?:针对|关于).{0,400}问题|问题$|问题的整改(?:情况|进展)|^问题\s*[一二三四五六七八九十\d]+\s*[::]")
 # actions that end in 问题 ("纠正…聘用问题") are not problem statements
+_SECTION_TITLE_END = re.compile(r"(?:整改(?:落实)?情况|落实情况|进展情况|方面(?:的问题)?|问题)[”\"]?[。.]?$")
 _ACTION_START = re.compile(r"^(?:纠正|整改|解决|清理|查处|杜绝|防止|避免|堵塞)")
 # A stand-alone problem statement: one sentence that opens with 针对/关于 and ends at 问题.
 _PROBLEM_SENTENCE = re.compile(r"^(?:针对|关于)[^。;;]*问题[”\"]?(?:的整改情况)?[。.]?$|^问题\s*[一二三四五六七八九十\d]+\s*[::]")
@@ -252,6 +253,8 @@ def _is_heading_only(simp: str) -> bool:
     sentences = [x for x in re.split(r"[。;;]", simp) if x.strip()]
     if not sentences:
         return True
+    if len(simp) < 60 and _SECTION_TITLE_END.search(simp):
+        return True  # "(一)落实意识形态工作责任制有差距整改情况。" names a section, even with its full stop
     first, rest = sentences[0], "".join(sentences[1:])
     if len(rest) < 10 and _PROBLEM.search(first) and not _ACTION_START.search(first):
         return True

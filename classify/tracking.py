@@ -9,11 +9,13 @@ SIGTERM) or failed run never creates a version or moves an alias.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sqlite3
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,8 +248,10 @@ class MlflowReporter(TrainingReporter):
                                "data.n_issuer_kinds": data["issuer_kind"].nunique()})
             columns = [c for c in ("id", "notice_id", "issuer", "issuer_kind", "source", "heading", "text", "label")
                        if c in data]
-            dataset = mlflow.data.from_pandas(data[columns], source=str(Path(config.data.path).resolve()),
-                                              name=Path(config.data.path).name, targets="label")
+            with warnings.catch_warnings():  # MLflow registers the local-file source type twice and says so
+                warnings.simplefilter("ignore")
+                dataset = mlflow.data.from_pandas(data[columns], source=str(Path(config.data.path).resolve()),
+                                                  name=Path(config.data.path).name, targets="label")
             mlflow.log_input(dataset, context="training")
 
     def on_fold(self, fold) -> None:
@@ -381,7 +385,9 @@ def register(model_uri: str, name: str, macro_f1: float, run_id: str, *, promote
             before, model_existed = {}, False
         mv = None
         try:
-            mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
+            # MLflow prints "Successfully registered model…/Created version…"; classify reports the version itself
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                mv = mlflow.register_model(model_uri, name, tags={"cv_macro_f1": f"{macro_f1:.4f}", "run_id": run_id})
             client.set_registered_model_alias(name, "candidate", mv.version)
             promoted = False
             if promote:

@@ -232,3 +232,21 @@ def test_sigterm_during_train_kills_the_run_and_registers_nothing(store: dict, t
     parents = client.search_runs([exp], "tags.`classify.run_kind` = 'parent'", order_by=["start_time DESC"])
     assert parents[0].info.status == "KILLED"
     assert SUBSET_NOTICES
+
+
+def test_a_model_whose_files_are_gone_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    write_jsonl(tmp_path / "subset.jsonl", subset_rows())
+    (tmp_path / "db").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'db' / 'mlflow.db'}")
+    assert main(["train", "--config", str(TFIDF_CONFIG), "--set", f"data.path={tmp_path / 'subset.jsonl'}",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Successfully registered" not in out and "Created version" not in out  # MLflow's own lines stay quiet
+    shutil.rmtree(tmp_path / "db" / "mlartifacts")
+    code, _, err = run(capsys, "predict", GOOD_SEEDS[0])
+    assert code == 2
+    assert_one_line(err, f"models:/{REGISTERED}@candidate", "cannot be loaded")
