@@ -86,3 +86,23 @@ def build_tiny_bert(directory: Path, extra_texts: tuple[str, ...] = ()) -> Path:
         transformers.utils.logging.enable_progress_bar()
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def train_subset_store(root: Path, mp, *, db_dir: str = "") -> str:
+    """Train and promote a TF-IDF model on a seed subset into a fresh SQLite store under ``root``; returns its URI.
+
+    ``mp`` (a MonkeyPatch) is left pointing the environment and the working folder at the store, for
+    commands run inside the caller's context.
+    """
+    from classify.cli import main
+
+    subset = root / "subset.jsonl"
+    rows = subset_rows(("001_069fa13e86ff3dc9", "002_498a692be3e6a6d3", "004_4ec4d330bc6282d2"))
+    subset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (root / db_dir).mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / db_dir / 'mlflow.db'}"
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    config = REPO / "configs" / "tfidf_logreg.yaml"
+    assert main(["train", "--config", str(config), "--set", f"data.path={subset}", "--promote", "--quiet"]) == 0
+    return uri

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import train_subset_store
 from test_bad_input import (
     GOOD_SEEDS,
     REGISTERED,
@@ -33,14 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("faults")
-    write_jsonl(root / "subset.jsonl", subset_rows())
-    uri = f"sqlite:///{root / 'db' / 'mlflow.db'}"
-    (root / "db").mkdir()
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        assert main(["train", "--config", str(TFIDF_CONFIG), "--set", f"data.path={root / 'subset.jsonl'}",
-                     "--promote", "--quiet"]) == 0
+        uri = train_subset_store(root, mp, db_dir="db")
     return {"root": root, "uri": uri}
 
 

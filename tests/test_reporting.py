@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_bad_input import REGISTERED, TFIDF_CONFIG, subset_rows, write_jsonl
+from helpers import train_subset_store
+from test_bad_input import REGISTERED
 
 from classify.cli import main
 from classify.labels import LABELS
@@ -26,13 +27,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 def predicted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A TF-IDF model in a temporary store, and its predictions for data/samples as JSONL (with explanations) and CSV."""
     root = tmp_path_factory.mktemp("report")
-    write_jsonl(root / "subset.jsonl", subset_rows())
-    uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        assert main(["train", "--config", str(TFIDF_CONFIG), "--set", f"data.path={root / 'subset.jsonl'}",
-                     "--promote", "--quiet"]) == 0
+        uri = train_subset_store(root, mp)
         # review below 0.9 so that the queue is never empty, whatever the subset model's threshold
         assert main(["predict", str(SAMPLES), "--out", str(root / "p.jsonl"), "--explain", "--review-below", "0.9",
                      "--quiet"]) == 0

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_bad_input import NEWS, REGISTERED, TFIDF_CONFIG, subset_rows, write_jsonl
+from helpers import train_subset_store
+from test_bad_input import NEWS, REGISTERED
 
 pytest.importorskip("pyspark")
 if shutil.which("java") is None:
@@ -32,13 +33,8 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     from classify.spark import spark_session
 
     root = tmp_path_factory.mktemp("spark")
-    write_jsonl(root / "subset.jsonl", subset_rows())
-    uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        assert main(["train", "--config", str(TFIDF_CONFIG), "--set", f"data.path={root / 'subset.jsonl'}",
-                     "--promote", "--quiet"]) == 0
+        uri = train_subset_store(root, mp)
         with spark_session("local[2]"):  # predict_spark and the CLI use this active session
             yield {"root": root, "uri": uri}
 
