@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from classify.calibration import apply_temperature
-from classify.inputs import HEADING, MEASURE, MODEL_INPUT_COLUMNS, model_input
+from classify.inputs import MODEL_INPUT_COLUMNS, model_input
 from classify.labels import LABELS
 from classify.models.base import MeasureClassifier
 
@@ -148,4 +148,4 @@ def exemplar_frame(df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["HEADING", "MEASURE", "OUTPUT_COLUMNS", "PROB_COLUMNS", "TrainedModel", "exemplar_frame"]
+__all__ = ["OUTPUT_COLUMNS", "PROB_COLUMNS", "TrainedModel", "exemplar_frame"]
