@@ -70,8 +70,8 @@ def _local_path(spark_path: str) -> str:
 
 def _segment_file(path: str, data: bytes) -> list[dict]:
     """Rows for one notice: its measures, or one row whose ``_error`` says why there is none."""
-    from classify.batch import NO_MEASURE
-    from classify.issuers import issuer_kind
+    from classify.batch import NO_MEASURE, SegmentedNotice
+    from classify.predicting import MEASURE_COLUMNS, measure_rows
     from classify.reading import read_notice_bytes
     from classify.segmenting import segment_notice
 
@@ -90,9 +90,10 @@ def _segment_file(path: str, data: bytes) -> list[dict]:
     except Exception as exc:  # noqa: BLE001 - one odd file must not fail a job of thousands; it is reported
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         return [{"file": local, _ERROR: f"unexpected {type(exc).__name__}: {first}"}]
-    return [{"notice": m.notice_id, "file": local, "id": m.id, "issuer": m.issuer,
-             "issuer_kind": issuer_kind(m.issuer), "date": m.date, "heading": m.heading, "text": m.text,
-             _POS: m.position, _ERROR: None} for m in measures]
+    # the local engine's row mapping; "file" keeps Spark's name (a URI must not go through Path)
+    rows = measure_rows(SegmentedNotice(Path(local), notice, measures))
+    return [{**{c: r[c] for c in MEASURE_COLUMNS}, "file": local, _POS: r["_record"].position, _ERROR: None}
+            for r in rows]
 
 
 def _segment_batches(batches: Iterator[Any]) -> Iterator[Any]:
