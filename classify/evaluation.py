@@ -82,8 +82,12 @@ def fold_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
 
 def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFrame, scheme: str, *,
                    notice_folds: int | None = None, on_fold: Callable[[FoldResult], None] | None = None,
+                   on_fitted: Callable[[str, Any, pd.DataFrame, np.ndarray], None] | None = None,
                    progress: bool = True) -> CVResult:
-    """Train on all groups but one, predict the held-out group, for every group of the scheme."""
+    """Train on all groups but one, predict the held-out group, for every group of the scheme.
+
+    ``on_fitted(scheme, model, X_test, test_index)`` sees each fold's fitted model and held-out rows, so a
+    caller can score variants of it (int8 inference, say) without fitting again."""
     from tqdm.auto import tqdm
 
     y = df["label"].to_numpy()
@@ -96,7 +100,10 @@ def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFr
         t0 = time.perf_counter()
         model.fit(X.iloc[train].reset_index(drop=True), y[train])
         seconds = time.perf_counter() - t0
-        proba[test] = align_proba(model.predict_proba(X.iloc[test].reset_index(drop=True)), model.classes_)
+        X_test = X.iloc[test].reset_index(drop=True)
+        proba[test] = align_proba(model.predict_proba(X_test), model.classes_)
+        if on_fitted is not None:
+            on_fitted(scheme, model, X_test, test)
         fold_of[test] = name
         pred = np.asarray(LABELS)[proba[test].argmax(axis=1)]
         fold = FoldResult(scheme, name, len(train), len(test), fold_metrics(y[test], pred), seconds,

@@ -124,8 +124,11 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
 
 
 def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = None, progress: bool = True,
-                 final_fit: bool = True, data: pd.DataFrame | None = None) -> TrainingResult:
-    """Cross-validate under every configured scheme, calibrate, and (with ``final_fit``) fit the shipped model."""
+                 final_fit: bool = True, data: pd.DataFrame | None = None,
+                 on_fitted: Any = None) -> TrainingResult:
+    """Cross-validate under every configured scheme, calibrate, and (with ``final_fit``) fit the shipped model.
+
+    ``on_fitted`` is passed to :func:`classify.evaluation.cross_validate` (the benchmark scores int8 folds with it)."""
     from classify.models.encoder import embedding_cache
 
     reporter = reporter or TrainingReporter()
@@ -144,7 +147,7 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
         for scheme in runnable_schemes(config, df):
             t0 = time.perf_counter()
             cv = cross_validate(make, X, df, scheme, notice_folds=config.evaluation.notice_folds,
-                                on_fold=reporter.on_fold, progress=progress)
+                                on_fold=reporter.on_fold, on_fitted=on_fitted, progress=progress)
             cvs[scheme] = cv
             metrics.update(cv.metrics())
             metrics[f"{PREFIX[scheme]}_wall_seconds"] = time.perf_counter() - t0

@@ -94,7 +94,28 @@ def first_row_seconds(model_dir: Path) -> float:
         return time.perf_counter() - t0
 
 
-def tfidf_extras(result) -> dict:
+def plain_jieba_pipeline_speed(result) -> float:
+    """The obvious pipeline a user would write (jieba words + char_wb 1-3 TF-IDF, sigmoid-calibrated LinearSVC),
+    trained on the same measures; batch predict_proba throughput on the same texts."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.svm import LinearSVC
+
+    from classify.models.tfidf import jieba_tokenize
+
+    texts, y = result.data["text_simplified"].tolist(), result.data["label"].to_numpy()
+    features = FeatureUnion([
+        ("words", TfidfVectorizer(tokenizer=jieba_tokenize, token_pattern=None, ngram_range=(1, 2), sublinear_tf=True)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True))])
+    pipe = make_pipeline(features, CalibratedClassifierCV(LinearSVC(class_weight="balanced"), cv=3, method="sigmoid"))
+    pipe.fit(texts, y)
+    pipe.predict_proba(texts[:2])
+    _, seconds = _timed(pipe.predict_proba, texts)
+    return len(texts) / seconds
+
+
+def tfidf_extras(result, pyfunc_per_second: float) -> dict:
     from classify.models.tfidf import jieba_tokenize, rjieba_tokenize
 
     texts = result.data["text_simplified"].tolist()
@@ -108,65 +129,218 @@ def tfidf_extras(result) -> dict:
     tokens = sum(max(len(x), len(y)) for x, y in zip(a, b, strict=True))
     # tokens the two agree on, counted with multiplicity, over the longer tokenisation of each measure
     agree = sum(sum((Counter(x) & Counter(y)).values()) for x, y in zip(a, b, strict=True)) / max(1, tokens)
+    plain = plain_jieba_pipeline_speed(result)
     return {"jieba_measures_per_second": len(texts) / ta, "rjieba_measures_per_second": len(texts) / tb,
-            "token_lists_identical": same / len(texts), "token_overlap": agree}
+            "token_lists_identical": same / len(texts), "token_overlap": agree,
+            "plain_jieba_pipeline_measures_per_second": plain, "pyfunc_over_plain_pipeline": pyfunc_per_second / plain}
+
+
+def _lono_int8(result, p8) -> dict:
+    """int8 against fp32 on the leave-one-notice-out predictions of the same fold models."""
+    import numpy as np
+
+    from classify.labels import LABELS
+    from sklearn.metrics import f1_score
+
+    lono = result.cvs["leave_one_notice_out"]
+    y = lono.oof["label"].to_numpy()
+    a32, a8 = lono.proba.argmax(axis=1), p8.argmax(axis=1)
+    f1 = lambda a: f1_score(y, np.asarray(LABELS)[a], labels=list(LABELS), average="macro", zero_division=0)  # noqa: E731
+    return {"int8_oof_argmax_agreement": float(np.mean(a32 == a8)), "fp32_lono_macro_f1": f1(a32),
+            "int8_lono_macro_f1": f1(a8)}
 
 
 def encoder_extras(result, config) -> dict:
-    """int8 (torch dynamic quantisation of the Linear layers) against fp32: speed and agreement."""
+    """int8 (torch dynamic quantisation of the encoder's Linear layers) against fp32: speed on the final
+    model, and leave-one-notice-out agreement and macro-F1 of an int8 run of the same folds."""
     import numpy as np
 
-    from classify.evaluation import align_proba
+    from classify.evaluation import align_proba, cross_validate
     from classify.inputs import model_input
     from classify.models import build_estimator
+    from classify.models.encoder import embedding_cache
 
     X = model_input(result.data)
     fp32 = result.model.estimator
-    int8 = build_estimator(config.model.model_copy(update={"quantize": "int8"}), input_text=config.input.text,
-                           seed=config.seed, progress=False).fit(X, result.data["label"].to_numpy())
+
+    def make_int8():
+        return build_estimator(config.model.model_copy(update={"quantize": "int8"}), input_text=config.input.text,
+                               seed=config.seed, progress=False)
+
+    with embedding_cache():
+        cv8 = cross_validate(make_int8, X, result.data, "leave_one_notice_out",
+                             notice_folds=config.evaluation.notice_folds, progress=False)
+    int8 = make_int8().fit(X, result.data["label"].to_numpy())
     p32, t32 = _timed(fp32.predict_proba, X)
     p8, t8 = _timed(int8.predict_proba, X)
     a32 = align_proba(p32, fp32.classes_).argmax(axis=1)
     a8 = align_proba(p8, int8.classes_).argmax(axis=1)
     return {"fp32_measures_per_second": len(X) / t32, "int8_measures_per_second": len(X) / t8,
-            "int8_argmax_agreement": float(np.mean(a32 == a8))}
+            "int8_final_argmax_agreement": float(np.mean(a32 == a8)), **_lono_int8(result, cv8.proba)}
 
 
-def bench_config(config_path: Path, progress: bool) -> dict:
-    from classify.config import load_config
+class Int8Folds:
+    """on_fitted hook: each leave-one-notice-out fold model also predicts its held-out rows with int8 weights."""
+
+    def __init__(self, n: int) -> None:
+        import numpy as np
+
+        self.proba = np.full((n, 5), np.nan)
+
+    def __call__(self, scheme, model, X_test, test) -> None:
+        from classify.evaluation import align_proba
+
+        if scheme != "leave_one_notice_out":
+            return
+        model.set_quantize("int8")
+        self.proba[test] = align_proba(model.predict_proba(X_test), model.classes_)
+        model.set_quantize("none")
+
+
+def _onnx_speeds(est, X) -> dict:
+    """The same fine-tuned weights exported to ONNX, fp32 and ONNX Runtime dynamic int8, with the project's batching."""
+    import numpy as np
+    import torch
+
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return {}
+    from classify.models import transformer_utils as tu
+
+    features = est._features(X)
+    lengths = np.array([len(f["input_ids"]) for f in features])
+    names = list(features[0])
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sample = tu.collate(est.tokenizer_, features[:4], "cpu")
+        fp32 = Path(tmp) / "model.onnx"
+        torch.onnx.export(est.model_.eval(), tuple(sample[k] for k in names), str(fp32), input_names=names,
+                          output_names=["logits"], dynamo=False, opset_version=17,
+                          dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in names}, "logits": {0: "batch"}})
+        int8 = Path(tmp) / "model.int8.onnx"
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        logits = {}
+        for tag, path in (("onnx_fp32", fp32), ("onnx_int8", int8)):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            res = np.zeros((len(features), len(est.classes_)))
+            t0 = time.perf_counter()
+            for chunk in tu.length_batches(lengths, max(est.batch_size, 32), None):
+                batch = tu.collate(est.tokenizer_, [features[i] for i in chunk], "cpu")
+                res[chunk] = session.run(None, {k: batch[k].numpy() for k in names})[0]
+            out[f"{tag}_measures_per_second"] = len(features) / (time.perf_counter() - t0)
+            logits[tag] = res
+        out["onnx_int8_argmax_agreement_with_fp32"] = float(np.mean(logits["onnx_fp32"].argmax(1)
+                                                                    == logits["onnx_int8"].argmax(1)))
+    return out
+
+
+def _hf_pipeline_speed(est, X) -> float:
+    """Hugging Face's text-classification pipeline on the same saved weights, batch 32."""
+    from transformers import pipeline
+
+    from classify.inputs import context_texts, measure_texts
+
+    texts, context = measure_texts(X), context_texts(X, est.input_text)
+    inputs = texts if context is None else [{"text": c, "text_pair": t} for c, t in zip(context, texts, strict=True)]
+    with tempfile.TemporaryDirectory() as tmp:
+        est.model_.save_pretrained(tmp)
+        est.tokenizer_.save_pretrained(tmp)
+        pipe = pipeline("text-classification", model=tmp, tokenizer=tmp, device="cpu")
+        kwargs = {"batch_size": 32, "truncation": True, "max_length": est.max_length}
+        pipe(inputs[:4], **kwargs)
+        _, seconds = _timed(lambda: pipe(inputs, **kwargs))
+    return len(inputs) / seconds
+
+
+def bert_extras(result, int8_folds: Int8Folds) -> dict:
+    """Fine-tuned BERT: fp32 / torch int8 / ONNX Runtime fp32 and int8 / the HF pipeline on the final model's
+    weights, and int8 against fp32 on the leave-one-notice-out fold models."""
     from classify.inputs import model_input
 
+    X = model_input(result.data)
+    est = result.model.estimator
+    est.set_quantize("none")
+    est.predict_proba(X.head(8))
+    _, t32 = _timed(est.predict_proba, X)
+    est.set_quantize("int8")
+    est.predict_proba(X.head(8))
+    _, t8 = _timed(est.predict_proba, X)
+    est.set_quantize("none")
+    out = {"fp32_measures_per_second": len(X) / t32, "int8_measures_per_second": len(X) / t8,
+           "hf_pipeline_measures_per_second": _hf_pipeline_speed(est, X)}
+    out["int8_speedup_over_hf_pipeline"] = out["int8_measures_per_second"] / out["hf_pipeline_measures_per_second"]
+    out.update(_onnx_speeds(est, X))
+    if "leave_one_notice_out" in result.cvs:
+        out.update(_lono_int8(result, int8_folds.proba))
+    return out
+
+
+def bench_config(config_path: Path, progress: bool, keep_models: Path | None = None) -> dict:
+    from classify.config import load_config
+    from classify.inputs import model_input
+    from classify.training import load_training_data
+
     config = load_config(config_path)
+    int8_folds = Int8Folds(len(load_training_data(config))) if config.model.family == "bert" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        result = run_training_quiet(config, progress)
+        result = run_training_quiet(config, progress, int8_folds)
         run_seconds = time.perf_counter() - t0
     model = result.model
+    if keep_models is not None:
+        model.save(keep_models / config.name)
     X = model_input(result.data)
     model.predict_frame(X.head(2))
     _, batch_s = _timed(model.predict_frame, X)
     rows = [X.iloc[[i % len(X)]] for i in range(N_SINGLE)]
     _, single_s = _timed(lambda: [model.predict_frame(r) for r in rows])
     out = {"status": "ok", "config": str(config_path.relative_to(REPO)), "name": config.name,
-           "family": config.model.family, "input": config.input.text,
+           "family": config.model.family, "input": config.input.text, "git_commit": _commit(),
+           "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
            "metrics": {k: v for k, v in result.metrics.items() if isinstance(v, float)},
            "run_seconds": run_seconds, "predict_batch_per_second": len(X) / batch_s,
-           "predict_single_per_second": N_SINGLE / single_s, "peak_rss_mb": peak_rss_mb(),
-           "threads": _threads()}
+           "predict_single_per_second": N_SINGLE / single_s, "threads": _threads()}
     with tempfile.TemporaryDirectory() as tmp:
-        out["first_row_seconds"] = first_row_seconds(save_pyfunc(model, Path(tmp) / "pyfunc"))
+        served = save_pyfunc(model, Path(tmp) / "pyfunc")
+        out["pyfunc_batch_per_second"] = pyfunc_speed(served, result.data)
+        out["first_row_seconds"] = first_row_seconds(served)
     if config.model.family == "tfidf":
-        out["extras"] = tfidf_extras(result)
+        out["extras"] = tfidf_extras(result, out["pyfunc_batch_per_second"])
     elif config.model.family == "encoder":
         out["extras"] = encoder_extras(result, config)
+    elif config.model.family == "bert":
+        out["extras"] = bert_extras(result, int8_folds)
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
-def run_training_quiet(config, progress):
+def pyfunc_speed(served: Path, records) -> float:
+    """Batch throughput of the MLflow pyfunc model as served (model input columns text, heading, issuer)."""
+    import mlflow
+
+    frame = records[[c for c in ("text", "heading", "issuer") if c in records]].reset_index(drop=True)
+    loaded = mlflow.pyfunc.load_model(str(served))
+    loaded.predict(frame.head(2))
+    _, seconds = _timed(loaded.predict, frame)
+    return len(frame) / seconds
+
+
+def _commit() -> str | None:
+    from classify.io import git_commit
+
+    return git_commit(REPO, short=True)
+
+
+def run_training_quiet(config, progress, on_fitted=None):
     from classify.training import run_training
 
-    return run_training(config, progress=progress)
+    return run_training(config, progress=progress, on_fitted=on_fitted)
 
 
 def _threads() -> int | None:
@@ -188,7 +362,8 @@ def bench_reading(repeat: int) -> dict:
 
 def run_worker(args) -> int:
     try:
-        result = bench_config(Path(args.worker_config), not args.no_progress) if args.worker_config \
+        keep = Path(args.keep_models) if args.keep_models else None
+        result = bench_config(Path(args.worker_config), not args.no_progress, keep) if args.worker_config \
             else bench_reading(args.repeat_seeds)
     except Exception as exc:  # noqa: BLE001 - reported in the results, not fatal to the benchmark
         traceback.print_exc()
@@ -227,12 +402,12 @@ def render(report: dict) -> str:
              f"Run {report['started_utc']} (git {report['git_commit']}): `{report['command']}`.", "",
              "| config | family | LONO macro-F1 | LOIKO macro-F1 | LOIKO real | LOIKO synthetic | seeds (LONO) | ECE "
              "| flagged for review | unflagged accuracy | train + CV (s) | final fit (s) | predict batch (/s) "
-             "| one by one (/s) | `predict` to first rows (s) | peak RSS (MB) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| served pyfunc batch (/s) | one by one (/s) | `predict` to first rows (s) | peak RSS (MB) | git |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for c in report["configs"]:
         if c["status"] != "ok":
             lines.append(f"| {c.get('name', c.get('config'))} | {c.get('family', '?')} | {c['status']}: "
-                         f"{c.get('reason', '')} |" + " |" * 14)
+                         f"{c.get('reason', '')} |" + " |" * 16)
             continue
         k = c["metrics"]
         lines.append(
@@ -241,7 +416,9 @@ def render(report: dict) -> str:
             f"{_f(k.get('cv_science_bureau_macro_f1'))} | {_f(k.get('ece'))} | "
             f"{_f(k.get('review_flagged_fraction'), '{:.0%}')} | {_f(k.get('review_unflagged_accuracy'))} | "
             f"{c['run_seconds']:.0f} | {k.get('train_seconds', 0):.1f} | {c['predict_batch_per_second']:,.0f} | "
-            f"{c['predict_single_per_second']:,.1f} | {c['first_row_seconds']:.1f} | {c['peak_rss_mb']:,.0f} |")
+            f"{_f(c.get('pyfunc_batch_per_second'), '{:,.0f}')} | "
+            f"{c['predict_single_per_second']:,.1f} | {c['first_row_seconds']:.1f} | {c['peak_rss_mb']:,.0f} | "
+            f"{c.get('git_commit') or report['git_commit']} |")
     for c in report["configs"]:
         extras = c.get("extras")
         if not extras:
@@ -262,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat-seeds", type=int, default=50)
     p.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--keep-models", type=Path, help="save each config's final model under this folder")
+    p.add_argument("--update", action="store_true",
+                   help="replace only these configs' rows in the existing benchmark.json (each row keeps its own commit and time)")
     p.add_argument("--worker-config", help=argparse.SUPPRESS)
     p.add_argument("--worker-reading", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -283,8 +463,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"[{i}/{len(configs)}] {path.name}", file=sys.stderr, flush=True)
         results.append({"name": config.name, "family": config.model.family,
-                        **spawn(["--worker-config", str(path)] + (["--no-progress"] if args.no_progress else []))})
+                        **spawn(["--worker-config", str(path)] + (["--no-progress"] if args.no_progress else [])
+                                + (["--keep-models", str(args.keep_models.resolve())] if args.keep_models else []))})
     reading = spawn(["--worker-reading", "--repeat-seeds", str(args.repeat_seeds)])
+    previous = args.out_dir / "benchmark.json"
+    if args.update and previous.is_file():
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        names = {r["name"] for r in results}
+        results = [r for r in old["configs"] if r.get("name") not in names] + results
+        order = {load_config(c).name: i for i, c in enumerate(sorted((REPO / "configs").glob("*.yaml")))}
+        results.sort(key=lambda r: order.get(r.get("name"), len(order)))
     report = {"started_utc": started.isoformat(timespec="seconds"),
               "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
               "command": " ".join(["python", "experiments/benchmark.py", *(argv if argv is not None else sys.argv[1:])]),

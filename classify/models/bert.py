@@ -182,6 +182,13 @@ class BertMeasureClassifier(MeasureClassifier):
             self.inference_model_ = torch.ao.quantization.quantize_dynamic(self.model_, {torch.nn.Linear},
                                                                            dtype=torch.qint8)
 
+    def set_quantize(self, quantize: Literal["none", "int8"]) -> BertMeasureClassifier:
+        """Switch a fitted model between fp32 and int8 inference; the fp32 weights stay, int8 is rebuilt from them."""
+        self._check_fitted()
+        self.quantize = quantize
+        self._prepare_inference()
+        return self
+
     def _forward(self, X: Any, output: str) -> np.ndarray:
         import torch
 
