@@ -1,10 +1,12 @@
-"""Honest confidence: temperature scaling fitted on out-of-fold predictions, its error measures, and the
+"""Honest confidence: calibrators fitted on out-of-fold predictions, their error measures, and the
 thresholds that turn probabilities into review flags and secondary labels.
 
-Every family's probabilities go through the same calibrator, fitted on the out-of-fold
-predictions of the training run and saved inside the model. Temperature scaling divides the
-log-probabilities by one number, so it never changes which label wins, only how sure the model
-says it is.
+Every family's probabilities go through a calibrator fitted on the out-of-fold predictions of the
+training run and saved inside the model. Temperature scaling (the default, and the neural
+families') divides the log-probabilities by one number, so it never changes which label wins, only
+how sure the model says it is. The linear families can use scikit-learn's own calibration instead
+(``CalibratedClassifierCV``, sigmoid or isotonic, one-vs-rest): one curve per category, which can
+change the winning label of a close call.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from classify.labels import LABELS
 
@@ -61,21 +63,63 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     return np.where(zero, 0.0, out)
 
 
-def label_index(labels: Any) -> np.ndarray:
-    return np.array([LABELS.index(str(v)) for v in labels])
+class _GivenProbabilities(ClassifierMixin, BaseEstimator):
+    """A 'classifier' whose input is already its probabilities: lets scikit-learn calibrate out-of-fold rows."""
+
+    def fit(self, proba: np.ndarray, y: np.ndarray | None = None) -> _GivenProbabilities:
+        self.classes_ = np.arange(np.asarray(proba).shape[1])
+        return self
+
+    def predict_proba(self, proba: np.ndarray) -> np.ndarray:
+        return np.asarray(proba, dtype=float)
+
+    def predict(self, proba: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
-def cross_fitted_temperatures(proba: np.ndarray, y_idx: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Calibrated out-of-fold probabilities without leakage: each group's rows use a temperature fitted on
-    the other groups' rows (the model's own temperature is fitted on all of them)."""
+class ProbabilityCalibrator(BaseEstimator):
+    """scikit-learn's ``CalibratedClassifierCV`` (``method`` sigmoid or isotonic) fitted on out-of-fold probabilities."""
+
+    def __init__(self, method: str = "sigmoid") -> None:
+        self.method = method
+
+    def fit(self, proba: np.ndarray, y_idx: np.ndarray) -> ProbabilityCalibrator:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+
+        given = FrozenEstimator(_GivenProbabilities().fit(proba))
+        self.calibrator_ = CalibratedClassifierCV(given, method=self.method).fit(proba, np.asarray(y_idx))
+        return self
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        if len(proba) == 0:
+            return proba
+        out = np.zeros((len(proba), proba.shape[1]))
+        out[:, self.calibrator_.classes_] = self.calibrator_.predict_proba(proba)
+        return out
+
+
+def fit_calibrator(method: str, proba: np.ndarray, y_idx: np.ndarray) -> Any:
+    """A fitted calibrator with ``transform(proba)``: TemperatureScaler, or ProbabilityCalibrator(method)."""
+    if method == "temperature":
+        return TemperatureScaler().fit(proba, y_idx)
+    return ProbabilityCalibrator(method).fit(proba, y_idx)
+
+
+def cross_fitted_calibration(method: str, proba: np.ndarray, y_idx: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Calibrated out-of-fold probabilities without leakage: each group's rows go through a calibrator fitted on
+    the other groups' rows (the model's own calibrator is fitted on all of them)."""
     out = np.empty_like(proba)
     for g in np.unique(groups):
         mask = groups == g
         if mask.all():
-            return TemperatureScaler().fit(proba, y_idx).transform(proba)
-        t = TemperatureScaler().fit(proba[~mask], y_idx[~mask]).temperature_
-        out[mask] = apply_temperature(proba[mask], t)
+            return fit_calibrator(method, proba, y_idx).transform(proba)
+        out[mask] = fit_calibrator(method, proba[~mask], y_idx[~mask]).transform(proba[mask])
     return out
+
+
+def label_index(labels: Any) -> np.ndarray:
+    return np.array([LABELS.index(str(v)) for v in labels])
 
 
 def expected_calibration_error(proba: np.ndarray, y_idx: np.ndarray, bins: int = 10) -> float:

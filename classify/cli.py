@@ -117,8 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     for lab in LABELS:
         print(f"  {lab:16s} P {m[f'{prefix}_precision_{lab}']:.3f}  R {m[f'{prefix}_recall_{lab}']:.3f}  "
               f"F1 {m[f'{prefix}_f1_{lab}']:.3f}")
-    print(f"  calibration: ECE {m['ece_uncalibrated']:.3f} -> {m['ece']:.3f} (temperature "
-          f"{m['calibration_temperature']:.2f}); review below confidence {m['review_threshold']:.2f} flags "
+    method = config.evaluation.calibration
+    how = f"temperature {m['calibration_temperature']:.2f}" if method == "temperature" else method
+    print(f"  calibration: ECE {m['ece_uncalibrated']:.3f} -> {m['ece']:.3f} ({how}); review below confidence {m['review_threshold']:.2f} flags "
           f"{m['review_flagged_fraction']:.0%}, the rest are right {m['review_unflagged_accuracy']:.1%} of the time")
     print(f"  final fit {m['train_seconds']:.1f} s; whole run {m['run_wall_seconds']:.1f} s")
     alias = "candidate" + (", champion" if result.promoted else "")

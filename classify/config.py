@@ -51,7 +51,8 @@ class EvaluationConfig(StrictModel):
     notice_folds: Annotated[int, Field(ge=2)] | None = None
     # scheme whose out-of-fold predictions fit the calibrator and the review threshold
     calibrate_on: Scheme = "leave_one_issuer_kind_out"
-    calibration: Literal["temperature", "none"] = "temperature"
+    # temperature (any family) | sigmoid / isotonic: scikit-learn's CalibratedClassifierCV on the same rows
+    calibration: Literal["temperature", "sigmoid", "isotonic", "none"] = "temperature"
     # labels not flagged for review should be right this often (on out-of-fold predictions)
     review_accuracy: Annotated[float, Field(gt=0, lt=1)] = 0.95
 

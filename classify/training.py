@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from classify.calibration import (
-    TemperatureScaler,
     brier_score,
-    cross_fitted_temperatures,
+    cross_fitted_calibration,
     expected_calibration_error,
+    fit_calibrator,
     label_index,
     review_threshold,
     secondary_threshold,
@@ -43,7 +43,9 @@ class TrainingReporter:
 @dataclass
 class CalibrationResult:
     scheme: str
-    temperature: float
+    method: str  # temperature | sigmoid | isotonic | none
+    calibrator: Any  # fitted, with transform(proba); None for "none"
+    temperature: float  # 1.0 unless method is temperature
     raw_proba: np.ndarray
     calibrated_oof: pd.DataFrame  # the scheme's out-of-fold rows with calibrated (cross-fitted) probabilities
     metrics: dict[str, float]
@@ -95,15 +97,21 @@ def runnable_schemes(config: TrainConfig, df: pd.DataFrame) -> list[str]:
 
 
 def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
-    """Temperature on the scheme's out-of-fold predictions; ECE/Brier before and after (cross-fitted, so the
-    calibrated numbers are not fitted on the rows they score); review and secondary thresholds."""
+    """The configured calibrator on the scheme's out-of-fold predictions; ECE/Brier before and after
+    (cross-fitted, so the calibrated numbers are not fitted on the rows they score); review and
+    secondary thresholds."""
+    from sklearn.metrics import f1_score
+
+    from classify.labels import LABELS
+
     raw = cv.proba
     y_idx = label_index(cv.oof["label"])
-    if config.evaluation.calibration == "temperature":
-        temperature = TemperatureScaler().fit(raw, y_idx).temperature_
-        calibrated = cross_fitted_temperatures(raw, y_idx, cv.oof["fold"].astype(str).to_numpy())
-    else:
-        temperature, calibrated = 1.0, raw
+    method = config.evaluation.calibration
+    calibrator, temperature, calibrated = None, 1.0, raw
+    if method != "none":
+        calibrator = fit_calibrator(method, raw, y_idx)
+        temperature = getattr(calibrator, "temperature_", 1.0)
+        calibrated = cross_fitted_calibration(method, raw, y_idx, cv.oof["fold"].astype(str).to_numpy())
     confidence = calibrated.max(axis=1)
     correct = calibrated.argmax(axis=1) == y_idx
     threshold = review_threshold(confidence, correct, config.evaluation.review_accuracy)
@@ -113,6 +121,9 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
         "ece_uncalibrated": expected_calibration_error(raw, y_idx), "ece": expected_calibration_error(calibrated, y_idx),
         "brier_uncalibrated": brier_score(raw, y_idx), "brier": brier_score(calibrated, y_idx),
         "calibration_temperature": temperature, "review_threshold": threshold,
+        # temperature keeps every argmax; a per-category calibrator may move close calls
+        "calibrated_macro_f1": float(f1_score(y_idx, calibrated.argmax(axis=1), labels=list(range(len(LABELS))),
+                                              average="macro", zero_division=0)),
         "review_flagged_fraction": float(flagged.mean()),
         "review_unflagged_accuracy": float(correct[~flagged].mean()) if (~flagged).any() else 0.0,
         "secondary_threshold": sec_t, "secondary_precision": sec_m["precision"],
@@ -120,7 +131,7 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
     }
     oof = oof_frame(cv.oof, calibrated, cv.oof["fold"].to_numpy())
     oof["needs_review"] = flagged
-    return CalibrationResult(cv.scheme, temperature, raw, oof, metrics, threshold, sec_t)
+    return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, threshold, sec_t)
 
 
 def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = None, progress: bool = True,
@@ -162,8 +173,10 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
             estimator = make().fit(X, y)
             metrics["train_seconds"] = time.perf_counter() - t0
             card = {"config": config.name, "family": config.model.family, "input_text": config.input.text,
-                    "calibrated_on": scheme, **{k: metrics[k] for k in _CARD_METRICS if k in metrics}}
+                    "calibrated_on": scheme, "calibration": calibration.method, **{k: metrics[k] for k in _CARD_METRICS if k in metrics}}
             model = TrainedModel(estimator, temperature=calibration.temperature,
+                                 calibrator=calibration.calibrator if calibration.method not in ("temperature", "none")
+                                 else None,
                                  review_threshold=calibration.review_threshold,
                                  secondary_threshold=calibration.secondary_threshold,
                                  exemplars=exemplar_frame(df, X), card=card)

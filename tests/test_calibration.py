@@ -9,7 +9,7 @@ from classify.calibration import (
     TemperatureScaler,
     apply_temperature,
     brier_score,
-    cross_fitted_temperatures,
+    cross_fitted_calibration,
     expected_calibration_error,
     review_threshold,
     secondary_threshold,
@@ -40,7 +40,7 @@ def test_temperature_fixes_overconfidence_and_keeps_the_argmax() -> None:
 def test_cross_fitted_calibration_uses_other_groups_only() -> None:
     proba, y = overconfident()
     groups = np.repeat(np.arange(4), 100)
-    out = cross_fitted_temperatures(proba, y, groups)
+    out = cross_fitted_calibration("temperature", proba, y, groups)
     t0 = TemperatureScaler().fit(proba[groups != 0], y[groups != 0]).temperature_
     np.testing.assert_allclose(out[groups == 0], apply_temperature(proba[groups == 0], t0))
 
@@ -72,3 +72,23 @@ def test_secondary_threshold_matches_given_secondaries() -> None:
     secondary = [LABELS[1], None, LABELS[1]]
     t, m = secondary_threshold(proba, secondary)
     assert 0.05 < t <= 0.35 and m["precision"] == 1.0 and m["recall"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_scikit_learn_calibrator_fixes_overconfidence(method) -> None:
+    from classify.calibration import ProbabilityCalibrator
+
+    proba, y = overconfident(1000)
+    calibrated = ProbabilityCalibrator(method).fit(proba, y).transform(proba)
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    assert expected_calibration_error(calibrated, y) < 0.05 < expected_calibration_error(proba, y)
+
+
+def test_cross_fitted_scikit_learn_calibration_never_sees_the_scored_group() -> None:
+    from classify.calibration import ProbabilityCalibrator
+
+    proba, y = overconfident()
+    groups = np.repeat(np.arange(4), 100)
+    out = cross_fitted_calibration("sigmoid", proba, y, groups)
+    own = ProbabilityCalibrator("sigmoid").fit(proba[groups != 2], y[groups != 2]).transform(proba[groups == 2])
+    np.testing.assert_allclose(out[groups == 2], own)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -199,6 +200,34 @@ def test_run_training_reports_through_its_callbacks(tmp_path):
     out = result.model.predict_frame(pd.DataFrame({"text": ["规范财务报销审批"]}))
     assert out["label"].iloc[0] in LABELS and "needs_review" in out
     assert result.model.review_threshold == m["review_threshold"]
+
+
+def test_scikit_learn_calibration_is_saved_inside_the_model(tmp_path):
+    """evaluation.calibration: sigmoid ships a fitted CalibratedClassifierCV that predictions go through."""
+    from helpers import subset_rows
+
+    from classify.calibration import ProbabilityCalibrator
+    from classify.evaluation import align_proba
+    from classify.inputs import model_input
+    from classify.models.trained import TrainedModel
+    from classify.training import run_training
+
+    rows = subset_rows(("000_f95aa671dc7000c0", "002_498a692be3e6a6d3", "004_4ec4d330bc6282d2"), per_label=4)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    config = parse_config({"data": {"path": str(data)}, "evaluation": {"calibration": "sigmoid",
+                                                                      "schemes": ["leave_one_notice_out"],
+                                                                      "calibrate_on": "leave_one_notice_out"}})
+    result = run_training(config, progress=False)
+    model = result.model
+    assert isinstance(model.calibrator, ProbabilityCalibrator) and model.card["calibration"] == "sigmoid"
+    probe = pd.DataFrame({"text": ["规范财务报销审批", "组织党员干部学习党的二十大精神"]})
+    raw = align_proba(model.estimator.predict_proba(model_input(probe)), model.estimator.classes_)
+    np.testing.assert_allclose(model.predict_proba(probe), model.calibrator.transform(raw))
+    assert not np.allclose(model.predict_proba(probe), raw)
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(TrainedModel.load(tmp_path / "m").predict_proba(probe), model.predict_proba(probe))
+    assert "calibrated_macro_f1" in result.metrics
 
 
 def test_predict_review_queue_and_explanations(store, tmp_path, capsys):

@@ -21,6 +21,7 @@ from classify.labels import LABELS
 from classify.models.base import MeasureClassifier
 
 BUNDLE_FILE = "trained_model.json"
+CALIBRATOR_FILE = "calibrator.joblib"
 PROB_COLUMNS = [f"prob_{lab}" for lab in LABELS]
 OUTPUT_COLUMNS = ["label", "confidence", *PROB_COLUMNS, "needs_review", "secondary_label"]
 
@@ -28,11 +29,13 @@ OUTPUT_COLUMNS = ["label", "confidence", *PROB_COLUMNS, "needs_review", "seconda
 class TrainedModel:
     """Estimator + calibration + review and secondary-label thresholds + exemplars for explanations."""
 
-    def __init__(self, estimator: MeasureClassifier, *, temperature: float = 1.0, review_threshold: float = 0.0,
-                 secondary_threshold: float = 1.01, exemplars: pd.DataFrame | None = None,
-                 card: dict[str, Any] | None = None) -> None:
+    def __init__(self, estimator: MeasureClassifier, *, temperature: float = 1.0, calibrator: Any = None,
+                 review_threshold: float = 0.0, secondary_threshold: float = 1.01,
+                 exemplars: pd.DataFrame | None = None, card: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.temperature = float(temperature)
+        # a fitted scikit-learn calibrator (classify.calibration.ProbabilityCalibrator) replaces the temperature
+        self.calibrator = calibrator
         self.review_threshold = float(review_threshold)
         self.secondary_threshold = float(secondary_threshold)
         # labelled training measures: id, label, text (published), heading, + the model-input columns
@@ -48,6 +51,8 @@ class TrainedModel:
 
         X = model_input(X, source="input")
         raw = align_proba(self.estimator.predict_proba(X), self.estimator.classes_)
+        if self.calibrator is not None:
+            return self.calibrator.transform(raw)
         return apply_temperature(raw, self.temperature)
 
     def predict_frame(self, X: Any, *, review_below: float | None = None) -> pd.DataFrame:
@@ -112,7 +117,12 @@ class TrainedModel:
             vectors = self._vectors()
             if isinstance(vectors, np.ndarray):  # dense embeddings are kept; sparse TF-IDF rows are recomputed
                 np.save(directory / "exemplar_vectors.npy", vectors.astype(np.float32))
-        bundle = {"temperature": self.temperature, "review_threshold": self.review_threshold,
+        if self.calibrator is not None:
+            import joblib
+
+            joblib.dump(self.calibrator, directory / CALIBRATOR_FILE)
+        bundle = {"temperature": self.temperature, "calibrator": CALIBRATOR_FILE if self.calibrator is not None else None,
+                  "review_threshold": self.review_threshold,
                   "secondary_threshold": self.secondary_threshold, "card": self.card}
         (directory / BUNDLE_FILE).write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
                                              encoding="utf-8")
@@ -131,7 +141,12 @@ class TrainedModel:
         exemplars = None
         if (directory / "exemplars.jsonl").is_file():
             exemplars = pd.read_json(directory / "exemplars.jsonl", orient="records", lines=True, dtype=False)
-        model = cls(load_estimator(directory / "estimator"), temperature=bundle["temperature"],
+        calibrator = None
+        if bundle.get("calibrator"):
+            import joblib
+
+            calibrator = joblib.load(directory / bundle["calibrator"])
+        model = cls(load_estimator(directory / "estimator"), temperature=bundle["temperature"], calibrator=calibrator,
                     review_threshold=bundle["review_threshold"], secondary_threshold=bundle["secondary_threshold"],
                     exemplars=exemplars, card=bundle.get("card"))
         if (directory / "exemplar_vectors.npy").is_file():
