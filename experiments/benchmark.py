@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-models", type=Path, help="save each config's final model under this folder")
     p.add_argument("--update", action="store_true",
                    help="replace only these configs' rows in the existing benchmark.json (each row keeps its own commit and time)")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                   help="only combine earlier benchmark.json files (later files win per config) into --out-dir")
     p.add_argument("--worker-config", help=argparse.SUPPRESS)
     p.add_argument("--worker-reading", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -486,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     from classify.config import load_config
     from classify.io import atomic_write_text, git_commit
 
+    if args.merge:
+        return merge(args.merge, args.out_dir)
     configs = [c.resolve() for c in args.configs] if args.configs else sorted((REPO / "configs").glob("*.yaml"))
     os.chdir(REPO)
     started = datetime.now(UTC)
@@ -516,6 +520,26 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out_dir / "benchmark.md", render(report))
     print(render(report))
     return 1 if any(c["status"] == "failed" for c in results) or reading.get("status") != "ok" else 0
+
+
+def merge(files: list[Path], out_dir: Path) -> int:
+    """One report from several runs (two invocations that ran side by side, say); each row keeps its own commit."""
+    from classify.io import atomic_write_text
+
+    reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    rows: dict[str, dict] = {}
+    for report in reports:
+        for row in report["configs"]:
+            row.setdefault("git_commit", report["git_commit"])
+            rows[row.get("name")] = row
+    merged = dict(reports[-1], configs=sorted(rows.values(), key=lambda r: str(r.get("name"))),
+                  started_utc=min(r["started_utc"] for r in reports),
+                  finished_utc=max(r["finished_utc"] for r in reports),
+                  command=" ; ".join(r["command"] for r in reports))
+    atomic_write_text(out_dir / "benchmark.json", json.dumps(merged, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(out_dir / "benchmark.md", render(merged))
+    print(render(merged))
+    return 0
 
 
 if __name__ == "__main__":
