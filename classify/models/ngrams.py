@@ -50,13 +50,6 @@ class NgramTfidfVectorizer(TransformerMixin, BaseEstimator):
 
     # -- units -> integer ids ----------------------------------------------------------------------
 
-    def _unit_lists(self, texts: Sequence[str]) -> list[Sequence[str]] | None:
-        if self.unit == "word":
-            if self.tokenizer is None:
-                raise ValueError("unit='word' needs a tokenizer")
-            return [self.tokenizer(t) for t in texts]
-        return None
-
     def _ids(self, texts: Sequence[str], fit: bool) -> tuple[np.ndarray, np.ndarray]:
         """(unit ids of all documents concatenated, document start offsets with a final end offset)."""
         if self.unit == "char":
@@ -68,16 +61,18 @@ class NgramTfidfVectorizer(TransformerMixin, BaseEstimator):
             table = self._char_table()
             ids = table[np.minimum(points, len(table) - 1)]
         else:
-            words = self._unit_lists(texts)
+            if self.tokenizer is None:
+                raise ValueError("unit='word' needs a tokenizer")
+            words = [self.tokenizer(t) for t in texts]
             lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
             flat = list(chain.from_iterable(words))
             if fit:
                 # blank tokens (white space) are dropped, as the scikit-learn tokenizers here drop them
                 self.alphabet_ = np.array(sorted({w for w in flat if not w.isspace()}), dtype=object)
                 self._word_index = None
-            # map() calls dict.get in C, without a Python frame per token; blanks map to -1, unseen words to 0
+            # map() calls dict.get in C, without a Python frame per token; unseen words (and blanks) get 0
             ids = np.fromiter(map(self._word_index_map().get, flat, repeat(0)), dtype=np.int64, count=len(flat))
-            unseen = np.flatnonzero(ids == 0)
+            unseen = np.flatnonzero(ids == 0)  # blanks among them are dropped below, not treated as unknown
             if len(unseen):
                 ids[unseen[[flat[i].isspace() for i in unseen]]] = -1
             blank = ids < 0
@@ -111,7 +106,6 @@ class NgramTfidfVectorizer(TransformerMixin, BaseEstimator):
         # rebuilt after unpickling instead of stored twice
         if getattr(self, "_word_index", None) is None:
             self._word_index = {w: i + 1 for i, w in enumerate(self.alphabet_)}
-            self._word_index.update({" ": -1, "\n": -1, "\t": -1, "\u3000": -1})
         return self._word_index
 
     def __getstate__(self) -> dict:
