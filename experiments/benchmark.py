@@ -286,6 +286,7 @@ def bert_extras(result, int8_folds: Int8Folds) -> dict:
 def bench_config(config_path: Path, progress: bool, keep_models: Path | None = None) -> dict:
     from classify.config import load_config
     from classify.inputs import model_input
+    from classify.io import git_commit
     from classify.training import load_training_data
 
     config = load_config(config_path)
@@ -304,7 +305,7 @@ def bench_config(config_path: Path, progress: bool, keep_models: Path | None = N
     rows = [X.iloc[[i % len(X)]] for i in range(N_SINGLE)]
     _, single_s = _timed(lambda: [model.predict_frame(r) for r in rows])
     out = {"status": "ok", "config": str(config_path.relative_to(REPO)), "name": config.name,
-           "family": config.model.family, "input": config.input.text, "git_commit": _commit(),
+           "family": config.model.family, "input": config.input.text, "git_commit": git_commit(REPO, short=True),
            "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
            "metrics": {k: v for k, v in result.metrics.items() if isinstance(v, float)},
            "run_seconds": run_seconds, "predict_batch_per_second": len(X) / batch_s,
@@ -354,12 +355,6 @@ def pyfunc_speed(served: Path, records) -> float:
     loaded.predict(frame.head(2))
     _, seconds = _timed(loaded.predict, frame)
     return len(frame) / seconds
-
-
-def _commit() -> str | None:
-    from classify.io import git_commit
-
-    return git_commit(REPO, short=True)
 
 
 def run_training_quiet(config, progress, on_fitted=None):
@@ -507,10 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = args.out_dir / "benchmark.json"
     if args.update and previous.is_file():
         old = json.loads(previous.read_text(encoding="utf-8"))
-        names = {r["name"] for r in results}
-        results = [r for r in old["configs"] if r.get("name") not in names] + results
-        order = {load_config(c).name: i for i, c in enumerate(sorted((REPO / "configs").glob("*.yaml")))}
-        results.sort(key=lambda r: order.get(r.get("name"), len(order)))
+        results = combine_rows([old, {"configs": results, "git_commit": git_commit(REPO, short=True)}])
     report = {"started_utc": started.isoformat(timespec="seconds"),
               "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
               "command": " ".join(["python", "experiments/benchmark.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -522,17 +514,22 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(c["status"] == "failed" for c in results) or reading.get("status") != "ok" else 0
 
 
+def combine_rows(reports: list[dict]) -> list[dict]:
+    """Config rows of several reports, a later report's row replacing an earlier one's; each keeps its commit."""
+    rows: dict[str, dict] = {}
+    for report in reports:
+        for row in report["configs"]:
+            row.setdefault("git_commit", report.get("git_commit"))
+            rows[row.get("name")] = row
+    return sorted(rows.values(), key=lambda r: str(r.get("name")))
+
+
 def merge(files: list[Path], out_dir: Path) -> int:
     """One report from several runs (two invocations that ran side by side, say); each row keeps its own commit."""
     from classify.io import atomic_write_text
 
     reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
-    rows: dict[str, dict] = {}
-    for report in reports:
-        for row in report["configs"]:
-            row.setdefault("git_commit", report["git_commit"])
-            rows[row.get("name")] = row
-    merged = dict(reports[-1], configs=sorted(rows.values(), key=lambda r: str(r.get("name"))),
+    merged = dict(reports[-1], configs=combine_rows(reports),
                   started_utc=min(r["started_utc"] for r in reports),
                   finished_utc=max(r["finished_utc"] for r in reports),
                   command=" ; ".join(r["command"] for r in reports))
