@@ -69,6 +69,18 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
+def _fastest(fn, *args, repeat: int = 3, budget_s: float = 10.0):
+    """Like :func:`_timed`, but the fastest of up to ``repeat`` calls (as timeit does: the slower calls measure
+    the machine's other work); a call slower than ``budget_s`` is not repeated (BERT-sized passes)."""
+    out, best = _timed(fn, *args)
+    for _ in range(repeat - 1):
+        if best > budget_s:
+            break
+        out, seconds = _timed(fn, *args)
+        best = min(best, seconds)
+    return out, best
+
+
 def save_pyfunc(model, directory: Path) -> Path:
     """The trained model as an MLflow pyfunc folder (what `classify predict --model FOLDER` loads)."""
     import mlflow
@@ -111,7 +123,7 @@ def plain_jieba_pipeline_speed(result) -> float:
     pipe = make_pipeline(features, CalibratedClassifierCV(LinearSVC(class_weight="balanced"), cv=3, method="sigmoid"))
     pipe.fit(texts, y)
     pipe.predict_proba(texts[:2])
-    _, seconds = _timed(pipe.predict_proba, texts)
+    _, seconds = _fastest(pipe.predict_proba, texts)
     return len(texts) / seconds
 
 
@@ -301,7 +313,7 @@ def bench_config(config_path: Path, progress: bool, keep_models: Path | None = N
         model.save(keep_models / config.name)
     X = model_input(result.data)
     model.predict_frame(X.head(2))
-    _, batch_s = _timed(model.predict_frame, X)
+    _, batch_s = _fastest(model.predict_frame, X)
     rows = [X.iloc[[i % len(X)]] for i in range(N_SINGLE)]
     _, single_s = _timed(lambda: [model.predict_frame(r) for r in rows])
     out = {"status": "ok", "config": str(config_path.relative_to(REPO)), "name": config.name,
@@ -353,7 +365,7 @@ def pyfunc_speed(served: Path, records) -> float:
     frame = records[[c for c in ("text", "heading", "issuer") if c in records]].reset_index(drop=True)
     loaded = mlflow.pyfunc.load_model(str(served))
     loaded.predict(frame.head(2))
-    _, seconds = _timed(loaded.predict, frame)
+    _, seconds = _fastest(loaded.predict, frame)
     return len(frame) / seconds
 
 
