@@ -218,6 +218,54 @@ def test_use_heading_truncates_heading_first(tiny_bert: Path) -> None:
     assert np.isfinite(clf.predict_proba(long_text)).all()
 
 
+def test_upper_layers_fed_lower_states_give_the_full_models_logits(tiny_bert: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from classify.models.transformer_utils import only_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=4).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    batch = tokenizer(["加强专项资金使用监管", "深入学习习近平新时代中国特色社会主义思想"], padding=True,
+                      return_tensors="pt")
+    with torch.inference_mode():
+        full = model(**batch).logits
+        with only_layers(model, slice(0, 1)):
+            lower = model.bert(**batch).last_hidden_state
+        with only_layers(model, slice(1, None), given_hidden_states=True):
+            upper = model(inputs_embeds=lower, attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(upper, full)
+    assert len(model.bert.encoder.layer) == model.config.num_hidden_layers  # swapped back
+    with pytest.raises(RuntimeError, match="boom"), only_layers(model, slice(1, None), given_hidden_states=True):
+        raise RuntimeError("boom")
+    assert len(model.bert.encoder.layer) == model.config.num_hidden_layers
+    assert type(model.bert.embeddings).__name__ == "BertEmbeddings"
+
+
+def test_frozen_cache_trains_like_running_the_frozen_layers_every_step(tiny_bert: Path, tmp_path: Path) -> None:
+    """Without dropout the frozen layers are a fixed function, so caching their output must not change training."""
+    import shutil
+
+    from transformers import AutoModel
+
+    still = tmp_path / "no-dropout"
+    shutil.copytree(tiny_bert, still)
+    config = json.loads((still / "config.json").read_text(encoding="utf-8"))
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (still / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    X, y = training_frame()
+    fits = {cache: BertMeasureClassifier(pretrained=str(still), freeze_layers=1, frozen_cache=cache,
+                                         **fast_params(epochs=4)).fit(X, y) for cache in (True, False)}
+    np.testing.assert_allclose(fits[True].loss_history_, fits[False].loss_history_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fits[True].predict_proba(X), fits[False].predict_proba(X), atol=1e-4)
+
+    pretrained, tuned = AutoModel.from_pretrained(str(still)).state_dict(), fits[True].model_.bert.state_dict()
+    for name in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"):
+        torch.testing.assert_close(tuned[name], pretrained[name])  # frozen: as pretrained
+    layer1 = "encoder.layer.1.attention.self.query.weight"
+    assert not torch.equal(tuned[layer1], pretrained[layer1])  # learnt
+    assert len(fits[True].model_.bert.encoder.layer) == 2  # the full stack is back for prediction and saving
+
+
 def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLASSIFY_MODELS_DIR", str(tmp_path))
     X, y = training_frame()

@@ -3,11 +3,13 @@
 By default the offline ``m3e-small`` (``classify models pull m3e-small``), else a local folder or a
 hub name. A plain PyTorch loop, small and CPU-friendly: tokenised once per fit, dynamic padding,
 batches grouped by token length, class-weighted cross-entropy for the unbalanced labels, and
-optionally the lower encoder layers frozen.
+optionally the lower encoder layers frozen. Frozen layers are the same function in every epoch, so by
+default their output is computed once per fit and the steps run only the layers that learn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +23,17 @@ from pydantic import Field
 from classify.inputs import InputText, context_texts, measure_texts
 from classify.models import transformer_utils as tu
 from classify.models.base import MeasureClassifier
+
+
+def _padded_states(states: list[Any], device: str) -> dict[str, Any]:
+    """A batch of cached hidden states, zero-padded to its longest row, with the matching attention mask."""
+    import torch
+
+    hidden = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
+    mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
+    for row, state in enumerate(states):
+        mask[row, : len(state)] = 1
+    return {"inputs_embeds": hidden.to(device), "attention_mask": mask.to(device)}
 
 
 class BertMeasureClassifier(MeasureClassifier):
@@ -40,6 +53,7 @@ class BertMeasureClassifier(MeasureClassifier):
         weight_decay: Annotated[float, Field(ge=0)] = 0.01,
         class_weight: Literal["balanced"] | None = "balanced",
         freeze_layers: Annotated[int, Field(ge=0)] = 0,
+        frozen_cache: bool = True,
         quantize: Literal["none", "int8"] = "none",
         device: Literal["auto", "cpu", "cuda"] = "auto",
         input_text: InputText = "measure",
@@ -56,6 +70,7 @@ class BertMeasureClassifier(MeasureClassifier):
         self.weight_decay = weight_decay
         self.class_weight = class_weight
         self.freeze_layers = freeze_layers
+        self.frozen_cache = frozen_cache
         self.quantize = quantize
         self.device = device
         self.input_text = input_text
@@ -149,13 +164,21 @@ class BertMeasureClassifier(MeasureClassifier):
         scheduler = get_linear_schedule_with_warmup(optimizer, round(self.warmup_ratio * total_steps), total_steps)
         rng = np.random.default_rng(self.seed)
         self.loss_history_: list[float] = []
+        cached = self._frozen_states(features, lengths) if self.freeze_layers and self.frozen_cache else None
         self.model_.train()
-        with tqdm(total=total_steps, disable=not self.progress, unit="step", dynamic_ncols=True) as bar:
+        upper = tu.only_layers(self.model_, slice(self.freeze_layers, None), given_hidden_states=True)
+        with contextlib.ExitStack() as stack, tqdm(total=total_steps, disable=not self.progress, unit="step",
+                                                   dynamic_ncols=True) as bar:
+            if cached is not None:
+                stack.enter_context(upper)
             for epoch in range(self.epochs):
                 bar.set_description(f"epoch {epoch + 1}/{self.epochs}")
                 epoch_loss = 0.0
                 for step, chunk in enumerate(tu.length_batches(lengths, self.batch_size, rng), start=1):
-                    batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], device)
+                    if cached is None:
+                        batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], device)
+                    else:
+                        batch = _padded_states([cached[i] for i in chunk], device)
                     with tu.autocast(device, self.autocast_dtype_):
                         logits = self.model_(**batch).logits
                     loss = loss_fn(logits.float(), targets[chunk].to(device))
@@ -172,6 +195,23 @@ class BertMeasureClassifier(MeasureClassifier):
         self.model_.eval()
         self._prepare_inference()
         return self
+
+    def _frozen_states(self, features: list[dict[str, list[int]]], lengths: np.ndarray) -> list[Any]:
+        """Hidden states after the embeddings and the frozen layers, one unpadded tensor per row (run once,
+        without dropout, as at inference)."""
+        import torch
+
+        base = getattr(self.model_, self.model_.base_model_prefix)
+        states: list[Any] = [None] * len(features)
+        base.eval()
+        with tu.only_layers(self.model_, slice(0, self.freeze_layers)), torch.inference_mode():
+            for chunk in tu.length_batches(lengths, max(self.batch_size, 32), None):
+                batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], self.device_)
+                with tu.autocast(self.device_, self.autocast_dtype_):
+                    hidden = base(**batch).last_hidden_state.float()
+                for j, i in enumerate(chunk):
+                    states[i] = hidden[j, : lengths[i]].clone()
+        return states
 
     def _prepare_inference(self) -> None:
         """The model predictions run on: int8 weights for every Linear layer when asked for (CPU only)."""

@@ -132,3 +132,28 @@ def collate(tokenizer: Any, features: list[dict[str, list[int]]], device: str) -
     # Dynamic padding: each batch is padded only to its own longest member.
     batch = tokenizer.pad(features, padding=True, return_tensors="pt")
     return {k: v.to(device) for k, v in batch.items()}
+
+
+@contextlib.contextmanager
+def only_layers(model: Any, layers: slice, given_hidden_states: bool = False) -> Iterator[None]:
+    """Within the block the model's encoder runs only ``layers``; with ``given_hidden_states`` its embedding
+    module passes ``inputs_embeds`` through untouched, so hidden states of a lower layer can be fed in.
+
+    This keeps the model's own forward (attention masks, pooler, head) for a part of its stack; the
+    modules are swapped back afterwards, whatever happens inside."""
+    import torch
+
+    class _GivenHiddenStates(torch.nn.Module):
+        def forward(self, input_ids: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+                    inputs_embeds: Any = None, **_: Any) -> Any:
+            return inputs_embeds
+
+    base = getattr(model, model.base_model_prefix)
+    embeddings, stack = base.embeddings, base.encoder.layer
+    base.encoder.layer = stack[layers]
+    if given_hidden_states:
+        base.embeddings = _GivenHiddenStates()
+    try:
+        yield
+    finally:
+        base.embeddings, base.encoder.layer = embeddings, stack
