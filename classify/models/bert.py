@@ -30,9 +30,8 @@ def _padded_states(states: list[Any], device: str) -> dict[str, Any]:
     import torch
 
     hidden = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
-    mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
-    for row, state in enumerate(states):
-        mask[row, : len(state)] = 1
+    lengths = torch.tensor([len(state) for state in states])
+    mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
     return {"inputs_embeds": hidden.to(device), "attention_mask": mask.to(device)}
 
 
@@ -166,11 +165,9 @@ class BertMeasureClassifier(MeasureClassifier):
         self.loss_history_: list[float] = []
         cached = self._frozen_states(features, lengths) if self.freeze_layers and self.frozen_cache else None
         self.model_.train()
-        upper = tu.only_layers(self.model_, slice(self.freeze_layers, None), given_hidden_states=True)
-        with contextlib.ExitStack() as stack, tqdm(total=total_steps, disable=not self.progress, unit="step",
-                                                   dynamic_ncols=True) as bar:
-            if cached is not None:
-                stack.enter_context(upper)
+        upper = (contextlib.nullcontext() if cached is None
+                 else tu.only_layers(self.model_, slice(self.freeze_layers, None), given_hidden_states=True))
+        with upper, tqdm(total=total_steps, disable=not self.progress, unit="step", dynamic_ncols=True) as bar:
             for epoch in range(self.epochs):
                 bar.set_description(f"epoch {epoch + 1}/{self.epochs}")
                 epoch_loss = 0.0
