@@ -23,21 +23,64 @@ CONFIG = REPO / "configs" / "bert_m3e_small_heading.yaml"
 RESULTS = REPO / "experiments" / "results"
 
 
+# int8 variants scored on every fold model: (weight scale per output channel, pooler and head left fp32)
+INT8_SCHEMES = {"per_tensor_all": (False, False), "per_tensor_encoder": (False, True),
+                "per_channel_all": (True, False), "per_channel_encoder": (True, True)}
+
+
+class Int8Schemes:
+    """on_fitted hook: each fold model predicts its held-out rows once more under every int8 scheme."""
+
+    def __init__(self, n: int) -> None:
+        import numpy as np
+
+        self.proba = {name: np.full((n, 5), np.nan) for name in INT8_SCHEMES}
+
+    def __call__(self, scheme, model, X_test, test) -> None:
+        from classify.evaluation import align_proba
+        from classify.models import transformer_utils as tu
+
+        for name, (per_channel, encoder_only) in INT8_SCHEMES.items():
+            model.inference_model_ = tu.quantize_int8(model.model_, per_channel, encoder_only)
+            self.proba[name][test] = align_proba(model.predict_proba(X_test), model.classes_)
+        model.inference_model_ = model.model_
+
+    def scores(self, result) -> dict:
+        import numpy as np
+        from sklearn.metrics import f1_score
+
+        from classify.labels import LABELS
+
+        cv = result.cvs["leave_one_notice_out"]
+        y, a32 = cv.oof["label"].to_numpy(), cv.proba.argmax(axis=1)
+        out = {}
+        for name, proba in self.proba.items():
+            a8 = proba.argmax(axis=1)
+            out[name] = {"oof_argmax_agreement": round(float(np.mean(a8 == a32)), 4),
+                         "lono_macro_f1": round(float(f1_score(y, np.asarray(LABELS)[a8], labels=list(LABELS),
+                                                               average="macro", zero_division=0)), 4)}
+        return out
+
+
 def lono(variants: list[str]) -> None:
     from classify.config import load_config
     from classify.io import git_commit
-    from classify.training import run_training
+    from classify.training import load_training_data, run_training
 
     only_lono = ["evaluation.schemes=[leave_one_notice_out]", "evaluation.calibrate_on=leave_one_notice_out"]
     for variant in variants:
         overrides = [v for v in variant.split(",") if v]
-        result = run_training(load_config(CONFIG, overrides=only_lono + overrides), progress=False)
+        config = load_config(CONFIG, overrides=only_lono + overrides)
+        int8 = Int8Schemes(len(load_training_data(config)))
+        result = run_training(config, progress=False, on_fitted=int8)
         m = result.metrics
         row = {"variant": overrides, "git_commit": git_commit(REPO, short=True),
+               "train_dtype": result.model.estimator.train_dtype_ or "float32",
                "lono_seconds": m["cv_wall_seconds"], "final_fit_seconds": m["train_seconds"],
                "lono_plus_final_fit_seconds": m["cv_wall_seconds"] + m["train_seconds"],
                "lono_macro_f1": m["cv_macro_f1"], "lono_real_macro_f1": m["cv_real_macro_f1"],
-               "lono_synthetic_macro_f1": m["cv_synthetic_macro_f1"], "ece": m["ece"]}
+               "lono_synthetic_macro_f1": m["cv_synthetic_macro_f1"], "ece": m["ece"],
+               "int8_schemes": int8.scores(result)}
         print(json.dumps(row), flush=True)
         with open(RESULTS / "bert_finetune_variants.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")

@@ -55,6 +55,7 @@ class BertMeasureClassifier(MeasureClassifier):
         frozen_cache: bool = True,
         quantize: Literal["none", "int8"] = "none",
         device: Literal["auto", "cpu", "cuda"] = "auto",
+        precision: Literal["auto", "fp32", "bf16"] = "auto",
         input_text: InputText = "measure",
         seed: int = 0,
         num_threads: int | None = None,
@@ -72,6 +73,7 @@ class BertMeasureClassifier(MeasureClassifier):
         self.frozen_cache = frozen_cache
         self.quantize = quantize
         self.device = device
+        self.precision = precision
         self.input_text = input_text
         self.seed = seed
         self.num_threads = num_threads
@@ -84,6 +86,7 @@ class BertMeasureClassifier(MeasureClassifier):
 
         torch.set_num_threads(self.num_threads or tu.cpu_count())
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
+        self.train_dtype_ = tu.training_dtype(self.device_, self.precision)
         return self.device_
 
     def _load(self, path: str, classes: list[str], local: bool, new_head: bool) -> None:
@@ -176,7 +179,7 @@ class BertMeasureClassifier(MeasureClassifier):
                         batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], device)
                     else:
                         batch = _padded_states([cached[i] for i in chunk], device)
-                    with tu.autocast(device, self.autocast_dtype_):
+                    with tu.autocast(device, self.train_dtype_):
                         logits = self.model_(**batch).logits
                     loss = loss_fn(logits.float(), targets[chunk].to(device))
                     optimizer.zero_grad(set_to_none=True)
@@ -204,7 +207,7 @@ class BertMeasureClassifier(MeasureClassifier):
         with tu.only_layers(self.model_, slice(0, self.freeze_layers)), torch.inference_mode():
             for chunk in tu.length_batches(lengths, max(self.batch_size, 32), None):
                 batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], self.device_)
-                with tu.autocast(self.device_, self.autocast_dtype_):
+                with tu.autocast(self.device_, self.train_dtype_):  # training-time work: the training dtype
                     hidden = base(**batch).last_hidden_state.float()
                 for j, i in enumerate(chunk):
                     states[i] = hidden[j, : lengths[i]].clone()
@@ -272,6 +275,7 @@ class BertMeasureClassifier(MeasureClassifier):
             self.model_.save_pretrained(directory)  # safetensors (transformers 5 always writes them)
             self.tokenizer_.save_pretrained(directory)
         state = {"base_model_path": self.base_model_path_, "loss_history": self.loss_history_,
+                 "train_dtype": self.train_dtype_ or "float32",
                  "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
         (directory / "bert_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
@@ -280,6 +284,7 @@ class BertMeasureClassifier(MeasureClassifier):
         self.base_model_path_ = state.get("base_model_path", str(directory))
         self.loss_history_ = list(state.get("loss_history", []))
         self._runtime()
+        self.train_dtype_ = None if state.get("train_dtype", "float32") == "float32" else state["train_dtype"]
         self._load(str(directory), [str(c) for c in self.classes_], local=True, new_head=False)
         saved = [self.model_.config.id2label[i] for i in range(len(self.classes_))]
         if saved != list(self.classes_):

@@ -37,6 +37,29 @@ def select_device(device: str, cuda_available: bool | None = None) -> tuple[str,
     return device, ("bfloat16" if device == "cuda" else None)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX); elsewhere torch emulates
+    bf16 and autocast would be slower than fp32."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def training_dtype(device: str, precision: str, native_cpu_bf16: bool | None = None) -> str | None:
+    """Autocast dtype of the training steps: ``fp32`` none, ``bf16`` bfloat16, ``auto`` bfloat16 on CUDA and on
+    CPUs with hardware bf16 (about twice the fp32 speed of a BERT layer's forward and backward there), else none.
+    Weights, optimiser state and the loss stay fp32 in every case."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16" or device == "cuda":
+        return "bfloat16"
+    if native_cpu_bf16 is None:
+        native_cpu_bf16 = cpu_has_native_bf16()
+    return "bfloat16" if native_cpu_bf16 else None
+
+
 def autocast(device: str, dtype: str | None):
     import torch
 
@@ -157,3 +180,20 @@ def only_layers(model: Any, layers: slice, given_hidden_states: bool = False) ->
         yield
     finally:
         base.embeddings, base.encoder.layer = embeddings, stack
+
+
+def quantize_int8(model: Any, per_channel: bool = False, encoder_only: bool = False) -> Any:
+    """A copy of ``model`` with torch dynamic int8 weights in its Linear layers (activations quantised per batch
+    at run time). ``per_channel`` gives each output row its own weight scale; ``encoder_only`` leaves the
+    pooler and the classification head in fp32."""
+    import torch
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    if encoder_only:
+        prefix = f"{model.base_model_prefix}.encoder."
+        spec: Any = {name: qconfig for name, module in model.named_modules()
+                     if name.startswith(prefix) and isinstance(module, torch.nn.Linear)}
+    else:
+        spec = {torch.nn.Linear: qconfig}
+    return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
