@@ -286,8 +286,8 @@ def bert_extras(result, int8_folds: Int8Folds) -> dict:
     est.predict_proba(X.head(8))
     _, t8 = _timed(est.predict_proba, X)
     est.set_quantize("none")
-    out = {"fp32_measures_per_second": len(X) / t32, "int8_measures_per_second": len(X) / t8,
-           "hf_pipeline_measures_per_second": _hf_pipeline_speed(est, X)}
+    out = {"train_dtype": est.train_dtype_ or "float32", "fp32_measures_per_second": len(X) / t32,
+           "int8_measures_per_second": len(X) / t8, "hf_pipeline_measures_per_second": _hf_pipeline_speed(est, X)}
     out["int8_speedup_over_hf_pipeline"] = out["int8_measures_per_second"] / out["hf_pipeline_measures_per_second"]
     # the fine-tuning target: leave-one-notice-out cross-validation plus the final fit
     out["lono_plus_final_fit_seconds"] = result.metrics.get("cv_wall_seconds", float("nan")) + result.metrics["train_seconds"]

@@ -94,6 +94,8 @@ def fast_params(**overrides: object) -> dict[str, object]:
         epochs=15, batch_size=8, learning_rate=5e-3, warmup_ratio=0.1, seed=0,
         # One thread: as fast as two for a model this small, and immune to busy CI neighbours.
         num_threads=1, progress=False, max_length=64,
+        # fp32 everywhere: "auto" would take bf16 on some CPUs and not others, and these tests compare numbers.
+        precision="fp32",
     )
     params.update(overrides)
     return params
@@ -264,6 +266,42 @@ def test_frozen_cache_trains_like_running_the_frozen_layers_every_step(tiny_bert
     layer1 = "encoder.layer.1.attention.self.query.weight"
     assert not torch.equal(tuned[layer1], pretrained[layer1])  # learnt
     assert len(fits[True].model_.bert.encoder.layer) == 2  # the full stack is back for prediction and saving
+
+
+def test_bf16_training_learns_and_its_dtype_is_kept_with_the_model(tiny_bert: Path, tmp_path: Path) -> None:
+    """bf16 autocast for the training steps (emulated where the CPU lacks it): the loss still falls, weights and
+    predictions stay fp32, and the saved model records the dtype it was trained in."""
+    X, y = training_frame()
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), freeze_layers=1,
+                                **fast_params(precision="bf16")).fit(X, y)
+    assert clf.train_dtype_ == "bfloat16"
+    assert all(p.dtype == torch.float32 for p in clf.model_.parameters())
+    history = clf.loss_history_
+    assert np.isfinite(history).all() and np.mean(history[-5:]) < 0.5 * np.mean(history[:5])
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64 and (np.asarray(clf.classes_)[proba.argmax(1)] == np.asarray(y)).mean() >= 0.9
+    clf.save(tmp_path / "bf16")
+    assert BertMeasureClassifier.load(tmp_path / "bf16").train_dtype_ == "bfloat16"
+    assert BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=1)).fit(X, y).train_dtype_ is None
+
+
+def test_int8_schemes_quantise_the_chosen_layers(fitted: BertMeasureClassifier) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    from classify.models.transformer_utils import quantize_int8
+
+    model = fitted.model_
+    for per_channel in (False, True):
+        for encoder_only in (False, True):
+            q = quantize_int8(model, per_channel=per_channel, encoder_only=encoder_only)
+            query = q.bert.encoder.layer[0].attention.self.query
+            assert isinstance(query, DynamicInt8Linear)
+            scheme = query.weight().qscheme()
+            assert (scheme == torch.per_channel_affine) if per_channel else (scheme == torch.per_tensor_affine)
+            head_is_int8 = isinstance(q.classifier, DynamicInt8Linear)
+            assert head_is_int8 is (not encoder_only)
+            assert isinstance(q.bert.pooler.dense, DynamicInt8Linear) is (not encoder_only)
+    assert type(model.classifier) is torch.nn.Linear  # the fp32 model is left as it was
 
 
 def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,16 @@ def test_device_auto_takes_cuda_with_bf16_when_there_is_a_gpu() -> None:
         select_device("cuda", cuda_available=False)
 
 
+def test_training_precision_auto_takes_bf16_only_where_it_is_native() -> None:
+    from classify.models.transformer_utils import training_dtype
+
+    assert training_dtype("cuda", "auto") == "bfloat16"
+    assert training_dtype("cpu", "auto", native_cpu_bf16=True) == "bfloat16"
+    assert training_dtype("cpu", "auto", native_cpu_bf16=False) is None  # emulated bf16 is slower than fp32
+    assert training_dtype("cpu", "bf16", native_cpu_bf16=False) == "bfloat16"  # asked for: given
+    assert training_dtype("cuda", "fp32") is None and training_dtype("cpu", "fp32", native_cpu_bf16=True) is None
+
+
 def test_every_error_raised_on_purpose_is_a_classify_error() -> None:
     from classify import errors, pretrained
 

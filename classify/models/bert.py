@@ -4,7 +4,9 @@ By default the offline ``m3e-small`` (``classify models pull m3e-small``), else 
 hub name. A plain PyTorch loop, small and CPU-friendly: tokenised once per fit, dynamic padding,
 batches grouped by token length, class-weighted cross-entropy for the unbalanced labels, and
 optionally the lower encoder layers frozen. Frozen layers are the same function in every epoch, so by
-default their output is computed once per fit and the steps run only the layers that learn.
+default their output is computed once per fit and the steps run only the layers that learn. Training
+runs under bf16 autocast where the hardware multiplies bf16 (``precision: auto``; fp32 weights and
+optimiser); prediction stays fp32 or int8 on the CPU.
 """
 
 from __future__ import annotations
