@@ -272,8 +272,7 @@ def test_bf16_training_learns_and_its_dtype_is_kept_with_the_model(tiny_bert: Pa
     """bf16 autocast for the training steps (emulated where the CPU lacks it): the loss still falls, weights and
     predictions stay fp32, and the saved model records the dtype it was trained in."""
     X, y = training_frame()
-    clf = BertMeasureClassifier(pretrained=str(tiny_bert), freeze_layers=1,
-                                **fast_params(precision="bf16")).fit(X, y)
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(precision="bf16")).fit(X, y)
     assert clf.train_dtype_ == "bfloat16"
     assert all(p.dtype == torch.float32 for p in clf.model_.parameters())
     history = clf.loss_history_
@@ -288,20 +287,76 @@ def test_bf16_training_learns_and_its_dtype_is_kept_with_the_model(tiny_bert: Pa
 def test_int8_schemes_quantise_the_chosen_layers(fitted: BertMeasureClassifier) -> None:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
-    from classify.models.transformer_utils import quantize_int8
+    from classify.models.transformer_utils import int8_for_inference, quantize_int8
 
     model = fitted.model_
     for per_channel in (False, True):
         for encoder_only in (False, True):
-            q = quantize_int8(model, per_channel=per_channel, encoder_only=encoder_only)
+            q = quantize_int8(model, per_channel=per_channel, encoder_only=encoder_only,
+                             keep_ffn_output_layers=[1])
             query = q.bert.encoder.layer[0].attention.self.query
             assert isinstance(query, DynamicInt8Linear)
             scheme = query.weight().qscheme()
             assert (scheme == torch.per_channel_affine) if per_channel else (scheme == torch.per_tensor_affine)
-            head_is_int8 = isinstance(q.classifier, DynamicInt8Linear)
-            assert head_is_int8 is (not encoder_only)
+            assert isinstance(q.classifier, DynamicInt8Linear) is (not encoder_only)
             assert isinstance(q.bert.pooler.dense, DynamicInt8Linear) is (not encoder_only)
+            assert isinstance(q.bert.encoder.layer[0].output.dense, DynamicInt8Linear)
+            assert type(q.bert.encoder.layer[1].output.dense) is torch.nn.Linear  # kept fp32
+            assert isinstance(q.bert.encoder.layer[1].intermediate.dense, DynamicInt8Linear)
     assert type(model.classifier) is torch.nn.Linear  # the fp32 model is left as it was
+
+    X = training_frame()[0]
+    ids = fitted.tokenizer_(list(X["text"][:4]), padding=True, return_tensors="pt")
+    bf16 = quantize_int8(model, keep_ffn_output_layers=[1], kept_in="bf16")
+    kept = bf16.bert.encoder.layer[1].output.dense
+    assert kept.weight.dtype == torch.bfloat16
+    with torch.inference_mode():
+        exact = model.bert.encoder.layer[1].output.dense(torch.ones(2, 64))
+        assert kept(torch.ones(2, 64)).dtype == torch.float32
+        torch.testing.assert_close(kept(torch.ones(2, 64)), exact, atol=0.05, rtol=0.02)
+        assert bf16(**ids).logits.shape == (4, len(fitted.classes_))
+
+    # the shipped choice: the inner layers' FFN outputs fp32 (none in this 2-layer model), everything else int8
+    shipped = int8_for_inference(model, native_cpu_bf16=False)
+    linears = [m for m in shipped.modules() if isinstance(m, (torch.nn.Linear, DynamicInt8Linear))]
+    assert linears and all(isinstance(m, DynamicInt8Linear) for m in linears)
+    X = training_frame()[0]
+    p32 = fitted.predict_proba(X)
+    try:
+        p8 = fitted.set_quantize("int8").predict_proba(X)
+    finally:
+        fitted.set_quantize("none")
+    assert (p8.argmax(1) == p32.argmax(1)).mean() >= 0.9 and not np.allclose(p8, p32, atol=1e-7)
+
+
+def test_int8_keeps_the_inner_ffn_outputs_fp32_in_a_deeper_model(tmp_path: Path) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from classify.models.transformer_utils import int8_for_inference
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                        intermediate_size=32, num_labels=3)
+    model = BertForSequenceClassification(config).eval()
+    q = int8_for_inference(model, native_cpu_bf16=False)
+    kept = [i for i, layer in enumerate(q.bert.encoder.layer) if type(layer.output.dense) is torch.nn.Linear]
+    assert kept == [1, 2]
+    q = int8_for_inference(model, native_cpu_bf16=True)
+    kept = [i for i, layer in enumerate(q.bert.encoder.layer) if type(layer.output.dense).__name__ == "Bf16Linear"]
+    assert kept == [1, 2]
+    assert all(isinstance(layer.attention.self.query, DynamicInt8Linear) for layer in q.bert.encoder.layer)
+
+
+def test_allocator_tuning_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    from classify.models import transformer_utils as tu
+
+    def no_libc(*_: object, **__: object) -> None:
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert tu.tune_allocator() is False
 
 
 def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

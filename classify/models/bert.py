@@ -87,6 +87,7 @@ class BertMeasureClassifier(MeasureClassifier):
         import torch
 
         torch.set_num_threads(self.num_threads or tu.cpu_count())
+        tu.tune_allocator()
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
         self.train_dtype_ = tu.training_dtype(self.device_, self.precision)
         return self.device_
@@ -216,13 +217,10 @@ class BertMeasureClassifier(MeasureClassifier):
         return states
 
     def _prepare_inference(self) -> None:
-        """The model predictions run on: int8 weights for every Linear layer when asked for (CPU only)."""
-        import torch
-
+        """The model predictions run on: int8 weights (``tu.int8_for_inference``) when asked for (CPU only)."""
         self.inference_model_ = self.model_
         if self.quantize == "int8" and self.device_ == "cpu":
-            self.inference_model_ = torch.ao.quantization.quantize_dynamic(self.model_, {torch.nn.Linear},
-                                                                           dtype=torch.qint8)
+            self.inference_model_ = tu.int8_for_inference(self.model_)
 
     def set_quantize(self, quantize: Literal["none", "int8"]) -> BertMeasureClassifier:
         """Switch a fitted model between fp32 and int8 inference; the fp32 weights stay, int8 is rebuilt from them."""

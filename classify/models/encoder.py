@@ -93,6 +93,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         from transformers import AutoModel, AutoTokenizer
 
         torch.set_num_threads(self.num_threads or tu.cpu_count())
+        tu.tune_allocator()
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
         with tu.quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=local)
@@ -101,8 +102,8 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.encoder_fp32_ = model.to(self.device_)
         self.encoder_ = self.encoder_fp32_
         if self.quantize == "int8" and self.device_ == "cpu":
-            # int8 weights for every Linear layer, activations quantised on the fly
-            self.encoder_ = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            # int8 weights, activations quantised on the fly (the inner layers' FFN outputs stay fp32)
+            self.encoder_ = tu.int8_for_inference(model)
 
     def _key(self, text: str) -> tuple:
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
