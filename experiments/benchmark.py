@@ -427,6 +427,12 @@ def _f(v, fmt="{:.3f}") -> str:
     return "–" if v is None else fmt.format(v)
 
 
+def _extra(key: str, val: object) -> str:
+    if not isinstance(val, int | float):
+        return f"{key} {val}"  # a setting the run resolved, such as the training dtype
+    return f"{key} {val:,.3f}" if val < 100 else f"{key} {val:,.0f}"
+
+
 def render(report: dict) -> str:
     m, v = report["machine"], report["versions"]
     lines = ["## Benchmark", "",
@@ -457,8 +463,7 @@ def render(report: dict) -> str:
         extras = c.get("extras")
         if not extras:
             continue
-        lines += ["", f"{c['name']}: " + ", ".join(f"{key} {val:,.3f}" if val < 100 else f"{key} {val:,.0f}"
-                                                    for key, val in extras.items()) + "."]
+        lines += ["", f"{c['name']}: " + ", ".join(_extra(key, val) for key, val in extras.items()) + "."]
     with_methods = [c for c in report["configs"] if c.get("calibration_methods")]
     if with_methods:
         methods = list(with_methods[0]["calibration_methods"])
