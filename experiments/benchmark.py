@@ -279,12 +279,13 @@ def bert_extras(result, int8_folds: Int8Folds) -> dict:
 
     X = model_input(result.data)
     est = result.model.estimator
+    # best of 3 full passes, like the other rows' throughput (a single pass varied by 20% between processes)
     est.set_quantize("none")
     est.predict_proba(X.head(8))
-    _, t32 = _timed(est.predict_proba, X)
+    _, t32 = _fastest(est.predict_proba, X, budget_s=60.0)
     est.set_quantize("int8")
     est.predict_proba(X.head(8))
-    _, t8 = _timed(est.predict_proba, X)
+    _, t8 = _fastest(est.predict_proba, X, budget_s=60.0)
     est.set_quantize("none")
     out = {"train_dtype": est.train_dtype_ or "float32", "fp32_measures_per_second": len(X) / t32,
            "int8_measures_per_second": len(X) / t8, "hf_pipeline_measures_per_second": _hf_pipeline_speed(est, X)}
