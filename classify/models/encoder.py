@@ -102,7 +102,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.encoder_fp32_ = model.to(self.device_)
         self.encoder_ = self.encoder_fp32_
         if self.quantize == "int8" and self.device_ == "cpu":
-            # int8 weights, activations quantised on the fly (the inner layers' FFN outputs stay fp32)
+            # int8 weights, activations quantised on the fly (the inner layers' FFN outputs in bf16 or fp32)
             self.encoder_ = tu.int8_for_inference(model)
 
     def _key(self, text: str) -> tuple:
