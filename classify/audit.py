@@ -40,7 +40,7 @@ def label_issues(oof: pd.DataFrame) -> pd.DataFrame:
 def audit_labels(config: TrainConfig, *, out: str | Path | None = None, log_run: bool = True,
                  progress: bool = True) -> pd.DataFrame:
     """Cross-validate ``config`` (leave-one-notice-out), flag likely label errors, optionally log them as a run."""
-    from classify.io import check_output_path, write_records
+    from classify.fileio import check_output_path, write_records
     from classify.training import run_training
 
     if out:

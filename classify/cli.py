@@ -64,9 +64,9 @@ def fmt_table(df, floatfmt: str = "{:.3f}") -> str:
 def cmd_segment(args: argparse.Namespace) -> int:
     import contextlib
 
-    from classify.batch import segment_paths
     from classify.errors import NoticeError
-    from classify.io import check_output_path, record_writer
+    from classify.fileio import check_output_path, record_writer
+    from classify.notices.files import segment_paths
 
     if args.out:
         check_output_path(args.out, args.inputs)  # before any notice is read
@@ -152,9 +152,9 @@ def _model_uri(args: argparse.Namespace) -> str:
 def cmd_predict(args: argparse.Namespace) -> int:
     import time
 
-    from classify.io import check_output_path
+    from classify.fileio import check_output_path
     from classify.labels import LABELS
-    from classify.predicting import predict_measures, predict_notices, read_measures_file, write_rows
+    from classify.predict.local import predict_measures, predict_notices, read_measures_file, write_rows
 
     if not args.inputs and not args.measures:
         print("error: give notice files/folders, or --measures FILE.jsonl", file=sys.stderr)
@@ -163,7 +163,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print("error: --log-run records a batch of notices and its --out file; give both", file=sys.stderr)
         return EXIT_ERROR
     if args.engine == "spark":
-        from classify.spark import check_spark_output, format_summary, predict_spark
+        from classify.predict.spark import check_spark_output, format_summary, predict_spark
 
         if args.measures or args.review_out or args.explain:
             print("error: --engine spark reads notices and writes --out only "
@@ -226,7 +226,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _log_batch(args: argparse.Namespace, uri: str, files: list[str], out: str, counts: dict[str, int], engine: str,
                errors: list[tuple[str, str]], review: int, seconds: float) -> None:
-    from classify.batchlog import log_batch_run
+    from classify.predict.runlog import log_batch_run
     from classify.tracking import connect
 
     connect(args.tracking_uri, create=True)  # a model folder needs no store, but the batch run goes into one
@@ -235,8 +235,8 @@ def _log_batch(args: argparse.Namespace, uri: str, files: list[str], out: str, c
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from classify.batchlog import model_card
     from classify.errors import TrackingError
+    from classify.predict.runlog import model_card
     from classify.reporting import build_report
 
     if Path(args.out).suffix.lower() not in (".html", ".htm"):
@@ -263,7 +263,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from classify.predicting import classify_frame, read_measures_file, trained_model_of
+    from classify.predict.local import classify_frame, read_measures_file, trained_model_of
 
     if args.measures:
         frame = read_measures_file(args.measures)

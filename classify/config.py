@@ -16,8 +16,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from classify.errors import ConfigError
 from classify.inputs import InputText
-from classify.issuers import ISSUER_KINDS
 from classify.models import FAMILIES, StrictModel
+from classify.notices.issuers import ISSUER_KINDS
 
 DEFAULT_FAMILY = "tfidf"
 

@@ -1,6 +1,6 @@
 """The labelled measures: loading and validating them before any training starts.
 
-One JSON object per line with the fields of :class:`~classify.segmenting.MeasureRecord` plus
+One JSON object per line with the fields of :class:`~classify.notices.segmenting.MeasureRecord` plus
 ``label``, optional ``secondary_label`` and ``note`` (../shared/codebook.md, "Label file fields"),
 and the corpus fields ``issuer_kind`` (derived from ``issuer`` when absent) and ``source``
 (``real`` or ``synthetic``; ``real`` when absent).
@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from classify.errors import DataError
-from classify.io import iter_jsonl
-from classify.issuers import ISSUER_KINDS, issuer_kind
+from classify.fileio import iter_jsonl
 from classify.labels import LABELS
+from classify.notices.issuers import ISSUER_KINDS, issuer_kind
 
 REQUIRED_FIELDS = ("id", "notice_id", "text", "label")
 SOURCES = ("real", "synthetic")
@@ -67,7 +67,7 @@ def load_labelled(path: str | Path) -> pd.DataFrame:
         first = dup.iloc[0]
         lines = df.loc[df["id"] == first, "_line"].tolist()
         raise DataError(f"{path}: duplicate id {first!r} on lines {', '.join(map(str, lines))}")
-    from classify.reading import to_simplified
+    from classify.notices.reading import to_simplified
 
     # Models read simplified text; a row without it (hand-made data) gets it from the published text.
     given = df["text_simplified"] if "text_simplified" in df else pd.Series([None] * len(df))

@@ -15,7 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from classify.errors import InputError
-from classify.issuers import issuer_kind
+from classify.notices.issuers import issuer_kind
 
 MEASURE = "measure_simplified"
 HEADING = "heading_simplified"
@@ -41,7 +41,7 @@ def _optional_text(value: object) -> str:
 
 
 def _simplify(values: list[str]) -> list[str]:
-    from classify.reading import to_simplified
+    from classify.notices.reading import to_simplified
 
     return [to_simplified(v) if v else "" for v in values]
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from classify.errors import ClassifyError
-from classify.io import file_sha256
+from classify.fileio import file_sha256
 
 __all__ = [
     "KNOWN_MODELS",

@@ -51,7 +51,7 @@ def _truthy(value: object) -> bool:
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
     """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised."""
-    from classify.io import iter_jsonl
+    from classify.fileio import iter_jsonl
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -339,7 +339,7 @@ def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], *, source: str,
 def build_report(predictions_path: str | Path, out_html: str | Path, *,
                  model_card: dict | None = None) -> dict[str, Any]:
     """Write the one-page report on ``predictions_path`` to ``out_html`` (atomically); return its numbers."""
-    from classify.io import atomic_write_text
+    from classify.fileio import atomic_write_text
 
     frame = read_predictions(predictions_path)
     numbers = report_numbers(frame)

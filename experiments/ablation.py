@@ -33,7 +33,7 @@ def main() -> int:
 
     os.chdir(REPO)
     from classify.config import load_config
-    from classify.io import atomic_write_text
+    from classify.fileio import atomic_write_text
     from classify.models.encoder import embedding_cache
     from classify.training import load_training_data, run_training
 

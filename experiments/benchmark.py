@@ -300,8 +300,8 @@ def bert_extras(result, int8_folds: Int8Folds) -> dict:
 
 def bench_config(config_path: Path, progress: bool, keep_models: Path | None = None) -> dict:
     from classify.config import load_config
+    from classify.fileio import git_commit
     from classify.inputs import model_input
-    from classify.io import git_commit
     from classify.training import load_training_data
 
     config = load_config(config_path)
@@ -383,8 +383,8 @@ def _threads() -> int | None:
 
 
 def bench_reading(repeat: int) -> dict:
-    from classify.reading import read_notice
-    from classify.segmenting import segment_notice
+    from classify.notices.reading import read_notice
+    from classify.notices.segmenting import segment_notice
 
     paths = sorted((REPO / "seeds").glob("*.txt"))
     segment_notice(read_notice(paths[0]))
@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(REPO)
         return run_worker(args)
     from classify.config import load_config
-    from classify.io import atomic_write_text, git_commit
+    from classify.fileio import atomic_write_text, git_commit
 
     if args.merge:
         return merge(args.merge, args.out_dir)
@@ -546,7 +546,7 @@ def combine_rows(reports: list[dict]) -> list[dict]:
 
 def merge(files: list[Path], out_dir: Path) -> int:
     """One report from several runs (two invocations that ran side by side, say); each row keeps its own commit."""
-    from classify.io import atomic_write_text
+    from classify.fileio import atomic_write_text
 
     reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
     merged = dict(reports[-1], configs=combine_rows(reports),

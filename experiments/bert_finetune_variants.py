@@ -64,7 +64,7 @@ class Int8Schemes:
 
 def lono(variants: list[str]) -> None:
     from classify.config import load_config
-    from classify.io import git_commit
+    from classify.fileio import git_commit
     from classify.training import load_training_data, run_training
 
     only_lono = ["evaluation.schemes=[leave_one_notice_out]", "evaluation.calibrate_on=leave_one_notice_out"]

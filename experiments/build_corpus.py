@@ -28,9 +28,9 @@ FIELDS = ("id", "notice_id", "issuer", "issuer_kind", "source", "url", "date", "
 
 def corpus_measures() -> list[dict]:
     """Every segmented measure of every collection, with provenance (no labels)."""
-    from classify.batch import segment_file
-    from classify.issuers import issuer_kind
-    from classify.reading import iter_notice_paths
+    from classify.notices.files import segment_file
+    from classify.notices.issuers import issuer_kind
+    from classify.notices.reading import iter_notice_paths
 
     rows = []
     for folder, source in COLLECTIONS:
@@ -82,7 +82,7 @@ def main() -> int:
             continue
         d.update(label=lab["label"], secondary_label=lab.get("secondary_label"), note=lab.get("note"))
         rows.append({k: d.get(k) for k in FIELDS})
-    from classify.io import atomic_write_text, dumps_jsonl
+    from classify.fileio import atomic_write_text, dumps_jsonl
 
     atomic_write_text(args.out, dumps_jsonl(rows))
     if args.unlabelled_out:

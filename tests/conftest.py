@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from classify.reading import read_notice
-from classify.segmenting import segment_notice
+from classify.notices.reading import read_notice
+from classify.notices.segmenting import segment_notice
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -224,7 +224,7 @@ def test_big_notice_rejected_by_size_before_decoding(work: Path, monkeypatch: py
     def must_not_run(*args, **kwargs):
         raise AssertionError("a 20 MB file was read and decoded")
 
-    monkeypatch.setattr("classify.reading.decode_bytes", must_not_run)
+    monkeypatch.setattr("classify.notices.reading.decode_bytes", must_not_run)
     monkeypatch.setattr(Path, "read_bytes", must_not_run)
     code, _, err = run(capsys, "segment", path)
     assert code == 1

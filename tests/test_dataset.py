@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from classify.dataset import DataError, load_labelled
-from classify.io import write_records
+from classify.fileio import write_records
 from classify.labels import LABELS
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "measures.jsonl"
@@ -57,7 +57,7 @@ def test_labelled_texts_and_provenance_match_segmenter(corpus):
 
 
 def test_corpus_covers_many_issuers_and_every_category():
-    from classify.issuers import ISSUER_KINDS
+    from classify.notices.issuers import ISSUER_KINDS
 
     df = load_labelled(DATA)
     assert set(df["label"]) == set(LABELS)
@@ -117,8 +117,8 @@ def test_write_records_is_atomic_on_bad_suffix(tmp_path):
 def test_sample_labels_match_segmenter_ids():
     # data/samples: synthetic notices of other issuers, labelled separately, for the benchmark's
     # out-of-domain check; they must stay attached to what the segmenter cuts.
-    from classify.reading import iter_notice_paths, read_notice
-    from classify.segmenting import segment_notice
+    from classify.notices.reading import iter_notice_paths, read_notice
+    from classify.notices.segmenting import segment_notice
 
     samples = DATA.parent / "samples"
     with pytest.warns(UserWarning, match="measures.jsonl"):

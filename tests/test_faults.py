@@ -183,12 +183,12 @@ def test_symlink_loop_and_utf16_without_bom(tmp_path: Path, capsys: pytest.Captu
 
 def test_unexpected_errors_are_one_line_unless_debug(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    import classify.batch
+    import classify.notices.files
 
     def boom(*a, **k):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(classify.batch, "segment_file", boom)
+    monkeypatch.setattr(classify.notices.files, "segment_file", boom)
     code, _, err = run(capsys, "segment", GOOD_SEEDS[0])
     assert code == 2
     assert_one_line(err, "unexpected ZeroDivisionError", "--debug")

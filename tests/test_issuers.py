@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classify.issuers import ISSUER_KINDS, issuer_kind
+from classify.notices.issuers import ISSUER_KINDS, issuer_kind
 
 CASES = {
     "中共宁波市科学技术局党组": "science_bureau",

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from classify.reading import NoticeError, read_notice
-from classify.segmenting import MeasureRecord, segment_notice
+from classify.notices.reading import NoticeError, read_notice
+from classify.notices.segmenting import MeasureRecord, segment_notice
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 SEEDS = sorted(SEED_DIR.glob("*.txt"))

@@ -1,4 +1,4 @@
-"""classify.reading: decoding, HTML stripping, chrome removal, simplified form, bad input."""
+"""classify.notices.reading: decoding, HTML stripping, chrome removal, simplified form, bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import opencc
 import pytest
 from helpers import CHROME_MARKERS
 
-from classify.reading import (
+from classify.notices.reading import (
     MAX_NOTICE_BYTES,
     NoticeError,
     decode_bytes,
@@ -21,7 +21,7 @@ from classify.reading import (
     read_notice_bytes,
     to_simplified,
 )
-from classify.segmenting import segment_notice
+from classify.notices.segmenting import segment_notice
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 SEEDS = sorted(SEED_DIR.glob("*.txt"))

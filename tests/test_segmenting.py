@@ -1,7 +1,7 @@
-"""classify.segmenting: the unit of ../shared/codebook.md ("The unit: a measure").
+"""classify.notices.segmenting: the unit of ../shared/codebook.md ("The unit: a measure").
 
 Tests marked ``xfail(strict=True)`` with a reason starting "BUG" document defects found in
-classify/segmenting.py; once the module is fixed they XPASS (a strict failure) and the marker
+classify/notices/segmenting.py; once the module is fixed they XPASS (a strict failure) and the marker
 should be removed.
 """
 
@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 from helpers import CHROME_MARKERS
 
-from classify.reading import is_chrome_line, normalise_text, read_notice, read_notice_bytes, to_simplified
-from classify.segmenting import MeasureRecord, measure_id, segment_notice
+from classify.notices.reading import (
+    is_chrome_line,
+    normalise_text,
+    read_notice,
+    read_notice_bytes,
+    to_simplified,
+)
+from classify.notices.segmenting import MeasureRecord, measure_id, segment_notice
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 SEED_IDS = [p.name[:3] for p in sorted(SEED_DIR.glob("*.txt"))]
@@ -685,7 +691,7 @@ def test_violation_checker_is_not_vacuous():
 
 def test_sample_html_notice_with_ascii_punctuation_and_other_issuer():
     # data/samples: an education bureau's page, ASCII punctuation, "1. … 2. …" and "(1) … (2) …" inline
-    from classify.reading import read_notice
+    from classify.notices.reading import read_notice
 
     sample = Path(__file__).resolve().parents[1] / "data" / "samples" / "synthetic_education_bureau.html"
     notice = read_notice(sample)

@@ -221,8 +221,8 @@ def test_predict_from_server_candidate(server: str, trained: dict) -> None:
     assert f"models:/{REGISTERED}@candidate" in proc.stderr
     rows = pd.read_csv(out, dtype={"id": str})
 
-    from classify.reading import read_notice
-    from classify.segmenting import segment_notice
+    from classify.notices.reading import read_notice
+    from classify.notices.segmenting import segment_notice
 
     measures = segment_notice(read_notice(SEED))
     assert len(rows) == len(measures) > 10

@@ -18,7 +18,7 @@ if shutil.which("java") is None:
 
 from classify.cli import main  # noqa: E402
 from classify.models.trained import OUTPUT_COLUMNS  # noqa: E402
-from classify.predicting import MEASURE_COLUMNS, ROW_COLUMNS, predict_notices  # noqa: E402
+from classify.predict.local import MEASURE_COLUMNS, ROW_COLUMNS, predict_notices  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ MODEL = f"models:/{REGISTERED}@champion"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
     """A TF-IDF model in a temporary store, and the one Spark session (local[2]) the tests share."""
-    from classify.spark import spark_session
+    from classify.predict.spark import spark_session
 
     root = tmp_path_factory.mktemp("spark")
     with pytest.MonkeyPatch.context() as mp:
@@ -40,7 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_both_engines_give_the_same_rows_and_labels(store: dict, tmp_path: Path) -> None:
-    from classify.spark import predict_spark
+    from classify.predict.spark import predict_spark
     from classify.tracking import connect, load_model
 
     connect(store["uri"])
@@ -112,7 +112,7 @@ def test_cli_spark_csv_reports_bad_files_and_logs_the_batch(store: dict, tmp_pat
     for lab, n in rows["label"].value_counts().items():
         assert run.data.metrics[f"measures_{lab}"] == n
     inputs = json.loads(Path(client.download_artifacts(run.info.run_id, "inputs.json", str(tmp_path))).read_text())
-    from classify.io import file_sha256
+    from classify.fileio import file_sha256
 
     assert inputs["sha256"][str(folder / "a.txt")] == file_sha256(seed)
     assert len(inputs["sha256"]) == 4  # a, sub/b, empty, news

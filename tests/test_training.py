@@ -14,8 +14,8 @@ import pytest
 from classify.cli import main
 from classify.config import load_config, parse_config
 from classify.labels import LABELS
-from classify.reading import read_notice
-from classify.segmenting import segment_notice
+from classify.notices.reading import read_notice
+from classify.notices.segmenting import segment_notice
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO / "seeds" / "002_498a692be3e6a6d3.txt"

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from classify.errors import InputError, NoticeError
-from classify.io import iter_jsonl, record_writer
+from classify.fileio import iter_jsonl, record_writer
 from classify.labels import LABELS
 from classify.models.trained import OUTPUT_COLUMNS
 
@@ -52,7 +52,7 @@ def classify_frame(model: Any, frame: pd.DataFrame, *, review_below: float | Non
 
 
 def measure_rows(segmented) -> list[dict]:
-    from classify.issuers import issuer_kind
+    from classify.notices.issuers import issuer_kind
 
     return [{"notice": m.notice_id, "file": str(segmented.path), "id": m.id, "issuer": m.issuer,
              "issuer_kind": issuer_kind(m.issuer), "date": m.date, "heading": m.heading, "text": m.text,
@@ -109,7 +109,7 @@ def predict_notices(model: Any, inputs: list[str | Path], *, out: str | Path | N
 
 
 def _stream(model, inputs, summary, out, review_out, review_below, explain, progress, on_rows) -> None:
-    from classify.batch import segment_paths
+    from classify.notices.files import segment_paths
 
     with _maybe_writer(out, ROW_COLUMNS + (["explanation"] if explain else [])) as writer, \
             _maybe_writer(review_out, None) as review_writer:
@@ -198,7 +198,7 @@ def predict_measures(model: Any, measures: pd.DataFrame, *, review_below: float 
 
 
 def write_rows(rows: pd.DataFrame, path: str | Path) -> int:
-    from classify.io import write_records
+    from classify.fileio import write_records
 
     clean = rows.astype(object).where(pd.notna(rows), None)
     return write_records(clean.to_dict(orient="records"), path)

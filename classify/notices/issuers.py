@@ -52,7 +52,7 @@ def issuer_kind(issuer: str | None) -> str:
     """The kind of an issuer from its name (either script); ``other`` when nothing matches or unknown."""
     if not issuer or not isinstance(issuer, str):
         return "other"
-    from classify.reading import to_simplified
+    from classify.notices.reading import to_simplified
 
     name = to_simplified(issuer).strip()
     # "中共某县教育局党组" -> "某县教育局"; a county's own "中共某县委员会" keeps "县委员会" -> local.

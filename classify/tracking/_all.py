@@ -236,7 +236,7 @@ class MlflowReporter(TrainingReporter):
     def on_start(self, config: TrainConfig, data: pd.DataFrame) -> None:
         import mlflow
 
-        from classify.io import file_sha256, git_commit
+        from classify.fileio import file_sha256, git_commit
 
         tags = {PARENT_TAG: "parent", "model_family": config.model.family, "config_name": config.name,
                 "data_sha256": file_sha256(config.data.path), "git_commit": git_commit(),

@@ -66,7 +66,7 @@ def model_card(model_uri: str, *, note: str | None = None) -> dict[str, Any]:
 
 def _hashes(files: Iterable[str | Path]) -> dict[str, str | None]:
     """sha256 per input file; None for one that is not on this machine (hdfs://, s3a://) or is gone."""
-    from classify.io import file_sha256
+    from classify.fileio import file_sha256
 
     out: dict[str, str | None] = {}
     for f in files:

@@ -1,30 +1,24 @@
 """The Spark engine of ``classify predict``: many notices read, segmented and scored on executors.
 
-The work per notice is the local engine's (:mod:`classify.reading` then :mod:`classify.segmenting`,
+The work per notice is the local engine's (:mod:`classify.notices.reading` then :mod:`classify.notices.segmenting`,
 the notice id being the file stem) and the model is the same registered pyfunc model, applied
 through ``mlflow.pyfunc.spark_udf``; only the place where it runs differs. Rows have the local
-engine's columns (:data:`classify.predicting.ROW_COLUMNS`). A file that cannot be read or holds no
+engine's columns (:data:`classify.predict.local.ROW_COLUMNS`). A file that cannot be read or holds no
 measure is reported back (path and a one-line reason), not fatal.
 
 pyspark is an optional extra (``pip install -e ".[spark]"``), imported only inside functions.
-Submitted to a cluster, this file is the entry point (see ``python classify/spark.py --help``).
+Submitted to a cluster, this file is the entry point (see ``python classify/predict/spark.py --help``).
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-if __name__ == "__main__":
-    # spark-submit runs this as a file, which puts the package folder first on sys.path, where its modules
-    # (io, config, models, ...) would shadow top-level ones; the package is imported as installed instead.
-    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
 import contextlib
 import importlib.util
 import logging
+import os
 import shutil
+import sys
 import time
 import uuid
 import warnings
@@ -33,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from classify.errors import ClassifyError, NoticeError, OutputError
-from classify.reading import SUPPORTED_SUFFIXES
+from classify.notices.reading import SUPPORTED_SUFFIXES
 
 SPARK_SUFFIXES = (".parquet", ".csv")
 # pathGlobFilter is case-sensitive (the local engine is not): both cases of each suffix
@@ -56,7 +50,7 @@ def output_schema_ddl() -> str:
 
 
 def _segmented_ddl() -> str:
-    from classify.predicting import MEASURE_COLUMNS
+    from classify.predict.local import MEASURE_COLUMNS
 
     return ", ".join([*(f"{c} string" for c in MEASURE_COLUMNS), f"{_POS} int", f"{_ERROR} string"])
 
@@ -70,10 +64,10 @@ def _local_path(spark_path: str) -> str:
 
 def _segment_file(path: str, data: bytes) -> list[dict]:
     """Rows for one notice: its measures, or one row whose ``_error`` says why there is none."""
-    from classify.batch import NO_MEASURE, SegmentedNotice
-    from classify.predicting import MEASURE_COLUMNS, measure_rows
-    from classify.reading import read_notice_bytes
-    from classify.segmenting import segment_notice
+    from classify.notices.files import NO_MEASURE, SegmentedNotice
+    from classify.notices.reading import read_notice_bytes
+    from classify.notices.segmenting import segment_notice
+    from classify.predict.local import MEASURE_COLUMNS, measure_rows
 
     local = _local_path(path)
     name = local.rsplit("/", 1)[-1]
@@ -100,7 +94,7 @@ def _segment_batches(batches: Iterator[Any]) -> Iterator[Any]:
     """mapInPandas body (runs on the executors): batches of (path, content) -> measure rows."""
     import pandas as pd
 
-    from classify.predicting import MEASURE_COLUMNS
+    from classify.predict.local import MEASURE_COLUMNS
 
     columns = [*MEASURE_COLUMNS, _POS, _ERROR]
     for batch in batches:
@@ -253,8 +247,8 @@ def _run(spark: Any, paths: list[str], target: str, model_uri: str, review_below
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from classify.predicting import MEASURE_COLUMNS
-    from classify.reading import MAX_NOTICE_BYTES
+    from classify.notices.reading import MAX_NOTICE_BYTES
+    from classify.predict.local import MEASURE_COLUMNS
 
     errors = summary["errors"]
     files = (spark.read.format("binaryFile").option("pathGlobFilter", NOTICE_GLOB)
@@ -344,7 +338,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``spark-submit classify/spark.py MODEL_URI OUT INPUT...`` (master from spark-submit)."""
+    """Entry point for ``spark-submit classify/predict/spark.py MODEL_URI OUT INPUT...`` (master from spark-submit)."""
     p = argparse.ArgumentParser(prog="classify-spark", description="classify notices with Spark (spark-submit)")
     p.add_argument("model_uri", help="models:/name@alias on a tracking server, or a model folder on shared storage")
     p.add_argument("out", help="predictions .parquet (folder, any Hadoop file system) or .csv (local)")
@@ -365,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # the installed module's main, so that the functions Spark ships to executors are classify.spark's
-    from classify.spark import main as _installed_main
+    # the installed module's main, so that the functions Spark ships to executors are classify.predict.spark's
+    from classify.predict.spark import main as _installed_main
 
     sys.exit(_installed_main())

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classify.errors import NoticeError
-from classify.reading import Notice, iter_notice_paths, read_notice
-from classify.segmenting import MeasureRecord, segment_notice
+from classify.notices.reading import Notice, iter_notice_paths, read_notice
+from classify.notices.segmenting import MeasureRecord, segment_notice
 
 NO_MEASURE = "no rectification measure found (is this an inspection-rectification notice?)"
 

@@ -23,8 +23,8 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 
-from classify.issuers import issuer_kind
-from classify.reading import Notice, to_simplified
+from classify.notices.issuers import issuer_kind
+from classify.notices.reading import Notice, to_simplified
 
 _CN_NUM = "一二三四五六七八九十"
 _CN_VALUE = {c: i + 1 for i, c in enumerate(_CN_NUM)}

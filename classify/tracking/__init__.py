@@ -1,0 +1,1 @@
+from classify.tracking._all import *  # noqa: F401,F403
