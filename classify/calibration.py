@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from classify.labels import LABELS
-
 _EPS = 1e-12
 
 
@@ -118,8 +116,10 @@ def cross_fitted_calibration(method: str, proba: np.ndarray, y_idx: np.ndarray, 
     return out
 
 
-def label_index(labels: Any) -> np.ndarray:
-    return np.array([LABELS.index(str(v)) for v in labels])
+def label_index(values: Any, labels: tuple[str, ...]) -> np.ndarray:
+    """Each label's position in the scheme (the column of its probability)."""
+    position = {lab: i for i, lab in enumerate(labels)}
+    return np.array([position[str(v)] for v in values], dtype=int)
 
 
 def expected_calibration_error(proba: np.ndarray, y_idx: np.ndarray, bins: int = 10) -> float:
@@ -159,13 +159,14 @@ def review_threshold(confidence: np.ndarray, correct: np.ndarray, target: float 
     return best
 
 
-def secondary_threshold(proba: np.ndarray, secondary: list[str | None]) -> tuple[float, dict[str, float]]:
+def secondary_threshold(proba: np.ndarray, secondary: list[str | None],
+                        labels: tuple[str, ...]) -> tuple[float, dict[str, float]]:
     """Runner-up probability above which a secondary label is given, chosen for the best F1 against the data's
     ``secondary_label``; returns the threshold and its precision, recall and F1."""
     runner = np.argsort(-proba, axis=1)[:, 1]
     runner_p = proba[np.arange(len(proba)), runner]
     truth = np.array([s is not None and isinstance(s, str) for s in secondary])
-    match = np.array([bool(s) and isinstance(s, str) and LABELS.index(s) == r for s, r in zip(secondary, runner, strict=True)])
+    match = np.array([bool(s) and isinstance(s, str) and labels.index(s) == r for s, r in zip(secondary, runner, strict=True)])
     best = (1.01, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
     for t in np.unique(np.round(runner_p, 3)):
         given = runner_p >= t

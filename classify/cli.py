@@ -62,72 +62,68 @@ def fmt_table(df, floatfmt: str = "{:.3f}") -> str:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    import contextlib
-
     from classify.errors import NoticeError
-    from classify.fileio import check_output_path, record_writer
-    from classify.notices.files import segment_paths
+    from classify.fileio import NothingToWrite, check_output_path, record_writers
+    from classify.notices.files import read_issuer_map, segment_paths
 
     if args.out:
         check_output_path(args.out, args.inputs)  # before any notice is read
+    by_file = read_issuer_map(args.issuers) if args.issuers else None
     errors, notices, count = [], 0, 0
-    try:
-        with contextlib.ExitStack() as stack:
-            writer = stack.enter_context(record_writer(args.out)) if args.out else None
-            for item in segment_paths(args.inputs):
-                if isinstance(item, NoticeError):
-                    errors.append(item)
-                    continue
-                notices += 1
-                count += len(item.measures)
-                print(f"{len(item.measures):5d}  {item.path}")
-                for m in item.measures if writer is not None else ():
-                    writer.write(m.to_dict())
-            if writer is not None and not count and errors:
-                raise _Discard()  # a failed run leaves an existing --out file as it was
+    with record_writers((args.out, None)) as (writer,):
+        for item in segment_paths(args.inputs, issuer=args.issuer, issuer_by_file=by_file):
+            if isinstance(item, NoticeError):
+                errors.append(item)
+                continue
+            notices += 1
+            count += len(item.measures)
+            print(f"{len(item.measures):5d}  {item.path}")
+            for m in item.measures if writer is not None else ():
+                writer.write(m.to_dict())
+        if writer is not None and not count:
+            raise NothingToWrite()  # a failed run leaves an existing --out file as it was
         if args.out:
             print(f"wrote {args.out}")
-    except _Discard:
-        pass
     print(f"{count:5d}  measures in {notices} notice(s)")
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     return 1 if errors else 0
 
 
-class _Discard(Exception):
-    """Raised inside the writer's block so that it drops its temporary file."""
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from classify.config import load_config
-    from classify.labels import LABELS
     from classify.tracking import train
 
     config = load_config(args.config, args.set)
     result = train(config, promote=args.promote, progress=not args.quiet)
     m = result.metrics
-    print(f"\n{config.name} ({config.model.family}, input: {config.input.text}) on {config.data.path}: "
-          f"{int(m['n_measures'])} measures, {int(m['n_notices'])} notices")
-    if "cv_macro_f1" in m:
-        print(f"  leave-one-notice-out      macro-F1 {m['cv_macro_f1']:.3f}   accuracy {m['cv_accuracy']:.3f}")
-    if "kind_macro_f1" in m:
-        print(f"  leave-one-issuer-kind-out macro-F1 {m['kind_macro_f1']:.3f}   accuracy {m['kind_accuracy']:.3f}")
-    prefix = "cv" if "cv_macro_f1" in m else "kind"
-    for lab in LABELS:
+    print(f"\n{config.name} ({config.model.family}, input: {config.input.text}, labels: {config.scheme().name}) "
+          f"on {config.data.path}: {int(m['n_measures'])} measures, {int(m['n_notices'])} notices")
+    for prefix, name in (("lono", "leave-one-notice-out     "), ("loiko", "leave-one-issuer-kind-out")):
+        if f"{prefix}_macro_f1" in m:
+            real = f"   real {m[f'{prefix}_real_macro_f1']:.3f}" if f"{prefix}_real_macro_f1" in m else ""
+            print(f"  {name} macro-F1 {m[f'{prefix}_macro_f1']:.3f}   accuracy {m[f'{prefix}_accuracy']:.3f}{real}")
+    prefix = "lono" if "lono_macro_f1" in m else "loiko"
+    for lab in config.scheme().labels:
         print(f"  {lab:16s} P {m[f'{prefix}_precision_{lab}']:.3f}  R {m[f'{prefix}_recall_{lab}']:.3f}  "
               f"F1 {m[f'{prefix}_f1_{lab}']:.3f}")
     method = config.evaluation.calibration
     how = f"temperature {m['calibration_temperature']:.2f}" if method == "temperature" else method
-    print(f"  calibration: ECE {m['ece_uncalibrated']:.3f} -> {m['ece']:.3f} ({how}); review below confidence {m['review_threshold']:.2f} flags "
-          f"{m['review_flagged_fraction']:.0%}, the rest are right {m['review_unflagged_accuracy']:.1%} of the time")
+    print(f"  calibration: ECE {m['ece_uncalibrated']:.3f} -> {m['ece']:.3f} ({how})")
+    print(f"  review: {result.training.calibration.guarantee}")
     print(f"  final fit {m['train_seconds']:.1f} s; whole run {m['run_wall_seconds']:.1f} s")
     alias = "candidate" + (", champion" if result.promoted else "")
     print(f"registered {result.registered_model} v{result.version} ({alias}); run {result.run_id}")
-    if args.promote and not result.promoted:
-        print("champion unchanged: the current champion's CV macro-F1 is at least as good")
+    if result.promotion is not None:
+        print(f"{'promoted' if result.promoted else 'not promoted'}: {result.promotion.reason}")
     print(f"tracking store: {result.tracking_uri}")
     return 0
+
+
+def _model_uri(args: argparse.Namespace) -> str:
+    from classify.tracking import resolve_model_uri
+
+    return resolve_model_uri(args.model, args.registered_model, args.tracking_uri)
 
 
 def _model(args: argparse.Namespace):
@@ -139,112 +135,49 @@ def _model(args: argparse.Namespace):
     return model
 
 
-def _model_uri(args: argparse.Namespace) -> str:
-    """The model URI ``_model`` loads (a folder made absolute: Spark executors and MLflow runs get it as is)."""
-    from classify.tracking import connect, default_model_uri
-
-    if args.model and not args.model.startswith(("models:/", "runs:/")) and Path(args.model).exists():
-        return str(Path(args.model).resolve())
-    connect(args.tracking_uri)
-    return args.model or default_model_uri(args.registered_model)
+def print_batch(result) -> int:
+    """What ``predict`` (either engine) prints: counts per notice and label, what was written, bad files; the exit
+    status (1 when a file could not be used)."""
+    print(fmt_table(result.table()))
+    if result.out:
+        print(f"wrote {result.rows} rows to {result.out} in {result.seconds:.1f} s")
+    elif result.rows == 0:
+        print("no measure found: nothing written")
+    if result.review_out:
+        print(f"wrote {result.review_written} measure(s) to review to {result.review_out}"
+              + ("" if result.review_written else " (none was flagged)"))
+    if result.run_id:
+        print(f"logged batch run {result.run_id}", file=sys.stderr)
+    for path, reason in result.errors:
+        print(f"error: {path}: {reason}", file=sys.stderr)
+    if result.errors:
+        print(f"{len(result.errors)} file(s) could not be used", file=sys.stderr)
+    return 1 if result.errors else 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import time
+    from classify.notices.files import read_issuer_map
+    from classify.predict import check_request, predict_batch
 
-    from classify.fileio import check_output_path
-    from classify.labels import LABELS
-    from classify.predict.local import predict_measures, predict_notices, read_measures_file, write_rows
-
-    if not args.inputs and not args.measures:
-        print("error: give notice files/folders, or --measures FILE.jsonl", file=sys.stderr)
-        return EXIT_ERROR
-    if args.log_run and (args.measures or not args.out):
-        print("error: --log-run records a batch of notices and its --out file; give both", file=sys.stderr)
-        return EXIT_ERROR
-    if args.engine == "spark":
-        from classify.predict.spark import check_spark_output, format_summary, predict_spark
-
-        if args.measures or args.review_out or args.explain:
-            print("error: --engine spark reads notices and writes --out only "
-                  "(no --measures, --review-out or --explain)", file=sys.stderr)
-            return EXIT_ERROR
-        if not args.out:
-            print("error: --engine spark needs --out FILE.parquet (a folder) or FILE.csv", file=sys.stderr)
-            return EXIT_ERROR
-        check_spark_output(args.out)  # before Spark starts
-        uri = _model_uri(args)
-        print(f"model: {uri}", file=sys.stderr)
-        result = predict_spark(uri, args.inputs, args.out, master=args.spark_master, review_below=args.review_below)
-        print(format_summary(result))
-        if args.log_run and result["rows"]:
-            _log_batch(args, uri, result["files"], result["out"], result["counts"], "spark", result["errors"],
-                       result["review"], result["seconds"])
-        for path, reason in result["errors"]:
-            print(f"error: {path}: {reason}", file=sys.stderr)
-        if result["errors"]:
-            print(f"{len(result['errors'])} file(s) could not be used", file=sys.stderr)
-        return 1 if result["errors"] else 0
-    inputs = [*args.inputs, *([args.measures] if args.measures else [])]
-    for out in (args.out, args.review_out):
-        if out:
-            check_output_path(out, inputs)  # before any model is loaded or notice read
-    measures = read_measures_file(args.measures) if args.measures else None
-    model = _model(args)
-    if measures is not None:
-        rows = predict_measures(model, measures, review_below=args.review_below, explain=args.explain)
-        table = rows["label"].value_counts().reindex(sorted(set(rows["label"]))).to_frame("measures")
-        table["review"] = rows.groupby("label")["needs_review"].sum().astype(int)
-        print(fmt_table(table))
-        if args.out:
-            print(f"wrote {write_rows(rows, args.out)} rows to {args.out}")
-        if args.review_out:
-            flagged = rows[rows["needs_review"]]
-            print(f"wrote {write_rows(flagged, args.review_out)} measures to review to {args.review_out}")
-        return 0
-    started = time.perf_counter()
-    used: dict[str, None] = {}  # the files that gave rows, in order (hashed by --log-run)
-    summary = predict_notices(model, args.inputs, out=args.out, review_out=args.review_out,
-                              review_below=args.review_below, explain=args.explain, progress=not args.quiet,
-                              on_rows=(lambda rows: used.update(dict.fromkeys(rows["file"]))) if args.log_run else None)
-    print(fmt_table(summary.table()))
-    if args.log_run and summary.rows:
-        counts = {lab: sum(c.get(lab, 0) for c in summary.counts.values()) for lab in LABELS}
-        _log_batch(args, _model_uri(args), [*used, *(e.path for e in summary.errors)], args.out, counts, "local",
-                   [(e.path, e.problem) for e in summary.errors], sum(summary.review.values()),
-                   time.perf_counter() - started)
-    if args.out and summary.rows:
-        print(f"wrote {summary.rows} rows to {args.out}")
-    if args.review_out and summary.rows:
-        print(f"wrote the measures to review to {args.review_out}")
-    for e in summary.errors:
-        print(f"error: {e}", file=sys.stderr)
-    if summary.errors:
-        print(f"{len(summary.errors)} file(s) could not be used", file=sys.stderr)
-    return 1 if summary.errors else 0
-
-
-def _log_batch(args: argparse.Namespace, uri: str, files: list[str], out: str, counts: dict[str, int], engine: str,
-               errors: list[tuple[str, str]], review: int, seconds: float) -> None:
-    from classify.predict.runlog import log_batch_run
-    from classify.tracking import connect
-
-    connect(args.tracking_uri, create=True)  # a model folder needs no store, but the batch run goes into one
-    run_id = log_batch_run(uri, files, out, counts, engine=engine, errors=errors, review=review, seconds=seconds)
-    print(f"logged batch run {run_id}", file=sys.stderr)
+    request = {"inputs": args.inputs, "measures": args.measures, "out": args.out, "review_out": args.review_out,
+               "engine": args.engine, "explain": args.explain, "log_run": args.log_run,
+               "review_below": args.review_below}
+    check_request(**request)  # before any model is looked up or notice read
+    by_file = read_issuer_map(args.issuers) if args.issuers else None
+    uri = _model_uri(args)
+    print(f"model: {uri}", file=sys.stderr)
+    result, _ = predict_batch(uri, **request, spark_master=args.spark_master, issuer=args.issuer,
+                              issuer_by_file=by_file, progress=not args.quiet)
+    return print_batch(result)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from classify.errors import TrackingError
-    from classify.predict.runlog import model_card
+    from classify.fileio import check_output_path
     from classify.reporting import build_report
+    from classify.tracking import model_card
 
-    if Path(args.out).suffix.lower() not in (".html", ".htm"):
-        print(f"error: {args.out}: the report is an HTML page; give a name ending in .html", file=sys.stderr)
-        return EXIT_ERROR
-    if Path(args.out).resolve() == Path(args.predictions).resolve():
-        print(f"error: {args.out}: is also the predictions file; choose another output", file=sys.stderr)
-        return EXIT_ERROR
+    check_output_path(args.out, [args.predictions], suffixes=(".html", ".htm"))
     try:
         uri = _model_uri(args)
         card = model_card(uri, note=None if args.model else
@@ -263,20 +196,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from classify.errors import InputError
     from classify.predict.local import classify_frame, read_measures_file, trained_model_of
 
+    if args.k < 1 or args.k > 50:
+        raise InputError(f"-k must be between 1 and 50 (nearest labelled measures to show), got {args.k}")
     if args.measures:
         frame = read_measures_file(args.measures)
     elif args.text:
+        for i, text in enumerate(args.text, 1):
+            if not text.strip():
+                raise InputError(f"measure {i} is empty; give the text of a measure")
         frame = pd.DataFrame({"text": args.text, "heading": args.heading or "", "issuer": args.issuer or ""})
     else:
-        print("error: give measure texts, or --measures FILE.jsonl", file=sys.stderr)
-        return EXIT_ERROR
+        raise InputError("give measure texts, or --measures FILE.jsonl")
     model = _model(args)
     preds = classify_frame(model, frame)
     explanations = trained_model_of(model).explain(frame, k=args.k)
     for text, (_, pred), exp in zip(frame["text"], preds.iterrows(), explanations, strict=True):
-        flag = "  (needs review)" if pred["needs_review"] else ""
+        flag = f"  (needs review: {pred['review_reason']})" if pred["needs_review"] else ""
         print(f"\n{text[:80]}\n  -> {pred['label']} {pred['confidence']:.2f}{flag}")
         for n in exp["nearest"]:
             print(f"     {n['similarity']:.2f}  {n['label']:16s} {n['text'][:60]}")
@@ -330,6 +268,15 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corpus_build(args: argparse.Namespace) -> int:
+    from classify.corpus import build_corpus
+
+    built = build_corpus(args.labels, out=args.out, unlabelled_out=args.unlabelled_out, root=Path(args.root))
+    print(f"wrote {built.labelled} labelled measures to {args.out}; {built.unlabelled} without a label, "
+          f"{built.not_measures} marked not a measure")
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -337,6 +284,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model URI or folder (default: models:/<registered>@champion, else @candidate)")
     p.add_argument("--registered-model", default="measure-classifier")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or experiments/)")
+
+
+def _issuer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--issuer", metavar="NAME", help="issuer of every notice whose page names none")
+    p.add_argument("--issuers", metavar="FILE.csv", help="issuer per notice file (CSV columns file, issuer); wins "
+                   "over what the page says")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -347,12 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("segment", help="cut notices into measures")
     s.add_argument("inputs", nargs="+", help="notice files (.txt/.html) or folders")
     s.add_argument("--out", help="write measures to .jsonl or .csv")
+    _issuer_args(s)
     s.set_defaults(func=cmd_segment)
 
     t = sub.add_parser("train", help="cross-validate, train, log to MLflow and register a model")
     t.add_argument("--config", required=True, help="YAML config (see configs/)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    t.add_argument("--promote", action="store_true", help="move alias 'champion' here if CV macro-F1 is better")
+    t.add_argument("--promote", action="store_true", help="move alias 'champion' here if the run beats the champion "
+                   "on tracking.promote_metric (default: leave-one-issuer-kind-out macro-F1 on real measures)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
@@ -372,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Spark master for --engine spark (default local[*])")
     r.add_argument("--log-run", action="store_true", help="record the batch as an MLflow run: model version, "
                    "input sha256 hashes, counts per category, the --out file")
+    _issuer_args(r)
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_predict)
 
@@ -404,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tracking-uri")
     c.add_argument("--limit", type=int, default=20)
     c.set_defaults(func=cmd_compare)
+
+    cb = sub.add_parser("corpus", help="the labelled corpus")
+    cbsub = cb.add_subparsers(dest="corpus_command", required=True)
+    build = cbsub.add_parser("build", help="segment the corpus's notices and join their labels into data/measures.jsonl")
+    build.add_argument("--labels", nargs="+", required=True, help="label files (JSONL: id, label, ...)")
+    build.add_argument("--out", default="data/measures.jsonl")
+    build.add_argument("--unlabelled-out", help="write the measures that have no label yet (.jsonl)")
+    build.add_argument("--root", default=".", help="the folder holding seeds/ and data/ (default: here)")
+    build.set_defaults(func=cmd_corpus_build)
 
     m = sub.add_parser("models", help="pretrained models for the transformer families")
     msub = m.add_subparsers(dest="models_command", required=True)

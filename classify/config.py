@@ -16,7 +16,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from classify.errors import ConfigError
 from classify.inputs import InputText
-from classify.models import FAMILIES, StrictModel
+from classify.labels import DEFAULT_SCHEME, LabelScheme, load_scheme
+from classify.models import FAMILIES, StrictModel, family_of
 from classify.notices.issuers import ISSUER_KINDS
 
 DEFAULT_FAMILY = "tfidf"
@@ -28,7 +29,17 @@ class DataConfig(StrictModel):
     path: Path = Path("data/measures.jsonl")
     # train on a part of the corpus only, e.g. issuer_kinds: [science_bureau] for the five seeds
     issuer_kinds: list[str] | None = None
-    sources: list[Literal["real", "synthetic"]] | None = None
+    sources: list[Literal["real", "synthetic", "user"]] | None = None
+    # rows of a user's validation sample (validation_sample: true) stay out of training unless this is set,
+    # so that estimates made with that sample stay honest
+    include_validation_samples: bool = False
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_given(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise ValueError("is empty; give the labelled data file (JSONL)")
+        return v
 
     @field_validator("issuer_kinds")
     @classmethod
@@ -69,6 +80,13 @@ class TrackingConfig(StrictModel):
     tracking_uri: str | None = None
     experiment: str = "classify"
     registered_model: str = "measure-classifier"
+    # `--promote` compares this metric of the run with the champion's, the same metric computed the same
+    # way; a run without it never takes `champion`. Default: macro-F1 on real measures of issuer kinds
+    # held out whole (what a user with a new kind of issuer gets).
+    promote_metric: str = "loiko_real_macro_f1"
+    # one MLflow child run per fold (the UI's runs table then holds ~100 rows per training); off: the
+    # folds are a table artifact and step-indexed metrics of the training run
+    fold_runs: bool = False
 
 
 ModelConfig = Annotated[Union[tuple(f.config for f in FAMILIES.values())], Field(discriminator="family")]  # noqa: UP007
@@ -77,20 +95,35 @@ ModelConfig = Annotated[Union[tuple(f.config for f in FAMILIES.values())], Field
 class TrainConfig(StrictModel):
     name: str = "unnamed"
     seed: int = 0
+    # a shipped scheme (codebook: the five categories; coarse3) or a YAML file (classify/schemes/ shows the form)
+    label_scheme: str = DEFAULT_SCHEME
     data: DataConfig = DataConfig()
     input: InputConfig = InputConfig()
     model: ModelConfig = FAMILIES[DEFAULT_FAMILY].config()
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
 
+    @field_validator("label_scheme")
+    @classmethod
+    def _scheme_loads(cls, v: str) -> str:
+        load_scheme(v)  # a ConfigError naming the scheme file and the problem
+        return v
+
     @model_validator(mode="after")
     def _local_model_exists(self) -> TrainConfig:
         from classify.pretrained import looks_like_local_path
 
-        pretrained = getattr(self.model, "pretrained", None)
+        pretrained = self.pretrained_source()
         if pretrained and looks_like_local_path(pretrained) and not Path(pretrained).expanduser().exists():
             raise ValueError(f"model.pretrained: model path {pretrained!r} does not exist")
         return self
+
+    def scheme(self) -> LabelScheme:
+        return load_scheme(self.label_scheme)
+
+    def pretrained_source(self) -> str | None:
+        """The pretrained model the family loads (hub name or folder), if any."""
+        return family_of(self.model).estimator.pretrained_source(self.model.model_dump())
 
     def flat_params(self) -> dict[str, Any]:
         """Dotted keys -> values, for MLflow params."""
@@ -131,8 +164,11 @@ def _format_error(err: dict) -> str:
     if err["type"] == "union_tag_invalid":
         return f"{loc}.family: unknown model family {err['input'].get('family')!r} (known: {', '.join(FAMILIES)})"
     got = err.get("input")
+    message = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wording for a ValueError we raised
+    if err["type"] == "value_error":
+        return f"{loc}: {message}" if loc else message  # our own messages name the key and show the value
     shown = f" (got {got!r})" if not isinstance(got, dict) else ""
-    return f"{loc}: {err['msg']}{shown}"
+    return f"{loc}: {message}{shown}" if loc else f"{message}{shown}"
 
 
 def parse_config(raw: dict | None, source: str = "<config>", overrides: list[str] | None = None) -> TrainConfig:

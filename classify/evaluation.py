@@ -18,10 +18,13 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from sklearn.metrics import precision_recall_fscore_support as prfs
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from classify.labels import LABELS
+from classify.labels import prob_column
 
-# metric-name prefix of each scheme
-PREFIX = {"leave_one_notice_out": "cv", "leave_one_issuer_kind_out": "kind"}
+# The two schemes, one vocabulary: config name -> short name, used as the metric prefix (lono_macro_f1),
+# the artifact folder (evaluation/lono/), the compare column and in the README.
+PREFIX = {"leave_one_notice_out": "lono", "leave_one_issuer_kind_out": "loiko"}
+# what stores written before the vocabulary was unified call them (read by classify compare)
+OLD_PREFIX = {"lono": "cv", "loiko": "kind"}
 GROUP_COLUMN = {"leave_one_notice_out": "notice_id", "leave_one_issuer_kind_out": "issuer_kind"}
 
 
@@ -40,21 +43,22 @@ class FoldResult:
 class CVResult:
     scheme: str
     oof: pd.DataFrame  # one row per measure: id, notice_id, issuer_kind, source, label, predicted, confidence, prob_*
+    labels: tuple[str, ...]  # the label scheme's ids, the order of the prob_ columns
     folds: list[FoldResult] = field(default_factory=list)
 
     @property
     def proba(self) -> np.ndarray:
-        return self.oof[[f"prob_{lab}" for lab in LABELS]].to_numpy()
+        return self.oof[[prob_column(lab) for lab in self.labels]].to_numpy()
 
     def metrics(self) -> dict[str, float]:
         return scheme_metrics(self)
 
 
-def align_proba(proba: np.ndarray, classes: Any) -> np.ndarray:
-    """Columns in LABELS order; a class the model never saw gets probability 0."""
-    out = np.zeros((proba.shape[0], len(LABELS)), dtype=float)
+def align_proba(proba: np.ndarray, classes: Any, labels: tuple[str, ...]) -> np.ndarray:
+    """Columns in the scheme's order; a class the model never saw gets probability 0."""
+    out = np.zeros((proba.shape[0], len(labels)), dtype=float)
     for j, cls in enumerate(classes):
-        out[:, LABELS.index(str(cls))] = proba[:, j]
+        out[:, labels.index(str(cls))] = proba[:, j]
     return out
 
 
@@ -80,8 +84,8 @@ def fold_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
             "accuracy": float(accuracy_score(y_true, y_pred))}
 
 
-def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFrame, scheme: str, *,
-                   notice_folds: int | None = None, on_fold: Callable[[FoldResult], None] | None = None,
+def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFrame, scheme: str,
+                   labels: tuple[str, ...], *, notice_folds: int | None = None, on_fold: Callable[[FoldResult], None] | None = None,
                    on_fitted: Callable[[str, Any, pd.DataFrame, np.ndarray], None] | None = None,
                    progress: bool = True) -> CVResult:
     """Train on all groups but one, predict the held-out group, for every group of the scheme.
@@ -91,7 +95,7 @@ def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFr
     from tqdm.auto import tqdm
 
     y = df["label"].to_numpy()
-    proba = np.zeros((len(df), len(LABELS)))
+    proba = np.zeros((len(df), len(labels)))
     fold_of = np.empty(len(df), dtype=object)
     folds = []
     for name, train, test in tqdm(splits(df, scheme, notice_folds), desc=scheme.replace("_", "-"), unit="fold",
@@ -101,21 +105,21 @@ def cross_validate(make_model: Callable[[], Any], X: pd.DataFrame, df: pd.DataFr
         model.fit(X.iloc[train].reset_index(drop=True), y[train])
         seconds = time.perf_counter() - t0
         X_test = X.iloc[test].reset_index(drop=True)
-        proba[test] = align_proba(model.predict_proba(X_test), model.classes_)
+        proba[test] = align_proba(model.predict_proba(X_test), model.classes_, labels)
         if on_fitted is not None:
             on_fitted(scheme, model, X_test, test)
         fold_of[test] = name
-        pred = np.asarray(LABELS)[proba[test].argmax(axis=1)]
+        pred = np.asarray(labels)[proba[test].argmax(axis=1)]
         fold = FoldResult(scheme, name, len(train), len(test), fold_metrics(y[test], pred), seconds,
-                          sorted(set(LABELS) - set(y[train])))
+                          sorted(set(labels) - set(y[train])))
         folds.append(fold)
         if on_fold is not None:
             on_fold(fold)
-    return CVResult(scheme, oof_frame(df, proba, fold_of), folds)
+    return CVResult(scheme, oof_frame(df, proba, labels, fold_of), labels, folds)
 
 
-def oof_frame(df: pd.DataFrame, proba: np.ndarray, fold_of: Any = None) -> pd.DataFrame:
-    predicted = np.asarray(LABELS)[proba.argmax(axis=1)]
+def oof_frame(df: pd.DataFrame, proba: np.ndarray, labels: tuple[str, ...], fold_of: Any = None) -> pd.DataFrame:
+    predicted = np.asarray(labels)[proba.argmax(axis=1)]
     oof = pd.DataFrame({
         "id": df["id"].to_numpy(), "notice_id": df["notice_id"].to_numpy(),
         "issuer_kind": df["issuer_kind"].to_numpy(), "source": df["source"].to_numpy(),
@@ -124,18 +128,18 @@ def oof_frame(df: pd.DataFrame, proba: np.ndarray, fold_of: Any = None) -> pd.Da
         "secondary_label": df["secondary_label"].to_numpy() if "secondary_label" in df else None,
         "predicted": predicted, "confidence": proba.max(axis=1), "misclassified": predicted != df["label"].to_numpy(),
     })
-    for i, lab in enumerate(LABELS):
-        oof[f"prob_{lab}"] = proba[:, i]
+    for i, lab in enumerate(labels):
+        oof[prob_column(lab)] = proba[:, i]
     return oof
 
 
-def label_metrics(y_true: Any, y_pred: Any, prefix: str) -> dict[str, float]:
-    """Pooled macro-F1, accuracy and per-category precision/recall/F1 (all five categories)."""
+def label_metrics(y_true: Any, y_pred: Any, prefix: str, labels: tuple[str, ...]) -> dict[str, float]:
+    """Pooled macro-F1, accuracy and per-category precision/recall/F1 (every category of the scheme)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out = {f"{prefix}_macro_f1": f1_score(y_true, y_pred, labels=list(LABELS), average="macro", zero_division=0),
+    out = {f"{prefix}_macro_f1": f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0),
            f"{prefix}_accuracy": accuracy_score(y_true, y_pred)}
-    p, r, f, _ = prfs(y_true, y_pred, labels=list(LABELS), zero_division=0)
-    for i, lab in enumerate(LABELS):
+    p, r, f, _ = prfs(y_true, y_pred, labels=list(labels), zero_division=0)
+    for i, lab in enumerate(labels):
         out[f"{prefix}_precision_{lab}"] = p[i]
         out[f"{prefix}_recall_{lab}"] = r[i]
         out[f"{prefix}_f1_{lab}"] = f[i]
@@ -146,7 +150,7 @@ def scheme_metrics(cv: CVResult) -> dict[str, float]:
     """Every number of one scheme: pooled, per fold, by source (real/synthetic) and by issuer kind."""
     prefix = PREFIX[cv.scheme]
     oof = cv.oof
-    out = label_metrics(oof["label"], oof["predicted"], prefix)
+    out = label_metrics(oof["label"], oof["predicted"], prefix, cv.labels)
     fold_f1 = [fr.metrics["macro_f1"] for fr in cv.folds]
     if fold_f1:
         out[f"{prefix}_fold_macro_f1_mean"] = float(np.mean(fold_f1))
@@ -154,7 +158,7 @@ def scheme_metrics(cv: CVResult) -> dict[str, float]:
         out[f"{prefix}_train_seconds"] = float(sum(fr.train_seconds for fr in cv.folds))
     for source, part in oof.groupby("source"):
         out[f"{prefix}_{source}_macro_f1"] = float(
-            f1_score(part["label"], part["predicted"], labels=list(LABELS), average="macro", zero_division=0))
+            f1_score(part["label"], part["predicted"], labels=list(cv.labels), average="macro", zero_division=0))
         out[f"{prefix}_{source}_accuracy"] = float(accuracy_score(part["label"], part["predicted"]))
         out[f"{prefix}_{source}_measures"] = float(len(part))
     for kind, part in oof.groupby("issuer_kind"):
@@ -164,37 +168,44 @@ def scheme_metrics(cv: CVResult) -> dict[str, float]:
     return out
 
 
+def fold_table(cv: CVResult) -> pd.DataFrame:
+    """One row per fold: what was held out, sizes, macro-F1 and accuracy on it, fit time, labels the fold lacked."""
+    return pd.DataFrame([{"step": i, "held_out": f.held_out, "n_train": f.n_train, "n_test": f.n_test, **f.metrics,
+                          "train_seconds": round(f.train_seconds, 3),
+                          "labels_missing_from_train": ",".join(f.missing_labels)} for i, f in enumerate(cv.folds)])
+
+
 def per_kind_table(cv: CVResult) -> pd.DataFrame:
     """Per issuer kind and source: measures, accuracy, macro-F1 over present classes, per-category F1."""
     rows = []
     for (kind, source), part in cv.oof.groupby(["issuer_kind", "source"]):
         m = fold_metrics(part["label"], part["predicted"])
-        f = prfs(part["label"], part["predicted"], labels=list(LABELS), zero_division=0)[2]
+        f = prfs(part["label"], part["predicted"], labels=list(cv.labels), zero_division=0)[2]
         rows.append({"issuer_kind": kind, "source": source, "measures": len(part), **m,
-                     **{f"f1_{lab}": float(f[i]) for i, lab in enumerate(LABELS)}})
+                     **{f"f1_{lab}": float(f[i]) for i, lab in enumerate(cv.labels)}})
     return pd.DataFrame(rows)
 
 
-def report_text(oof: pd.DataFrame) -> str:
-    return classification_report(oof["label"], oof["predicted"], labels=list(LABELS), digits=3, zero_division=0)
+def report_text(oof: pd.DataFrame, labels: tuple[str, ...]) -> str:
+    return classification_report(oof["label"], oof["predicted"], labels=list(labels), digits=3, zero_division=0)
 
 
-def plot_confusion_matrix(oof: pd.DataFrame, path: str, title: str) -> None:
+def plot_confusion_matrix(oof: pd.DataFrame, labels: tuple[str, ...], path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cm = confusion_matrix(oof["label"], oof["predicted"], labels=list(LABELS))
+    cm = confusion_matrix(oof["label"], oof["predicted"], labels=list(labels))
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(LABELS)), LABELS, rotation=35, ha="right")
-    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("codebook label")
     ax.set_title(title)
-    for i in range(len(LABELS)):
-        for j in range(len(LABELS)):
+    for i in range(len(labels)):
+        for j in range(len(labels)):
             ax.text(j, i, cm[i, j], ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -83,13 +83,16 @@ def atomic_write_text(path: str | Path, content: str) -> None:
         fh.write(content)
 
 
-def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
-    """Refuse an output path that cannot be written, before any work is done."""
+def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), *,
+                      suffixes: tuple[str, ...] = OUTPUT_SUFFIXES, folder_ok: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work is done: a wrong suffix, a folder
+    that does not exist or cannot be written, a path that is also an input. ``folder_ok``: the output
+    is itself a folder (Parquet), which may exist already."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not folder_ok:
         raise OutputError(f"{path}: is a folder; give a file name")
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise OutputError(f"{path}: output must end in .jsonl or .csv")
+    if path.suffix.lower() not in suffixes:
+        raise OutputError(f"{path}: output must end in {' or '.join(suffixes)}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{path}: folder {parent} does not exist")
@@ -102,8 +105,28 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
     return path
 
 
+def check_output_paths(outputs: Iterable[tuple[str, str | Path | None]], inputs: Iterable[str | Path] = (),
+                       **kwargs) -> None:
+    """Check several outputs of one command ((option, path) pairs; None: not given): each as
+    :func:`check_output_path`, and no two the same file."""
+    inputs = list(inputs)
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if not path:
+            continue
+        check_output_path(path, inputs, **kwargs)
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise OutputError(f"{path}: given for both {seen[resolved]} and {option}; choose two files")
+        seen[resolved] = option
+
+
 def _csv_cell(value: object) -> object:
-    return " > ".join(map(str, value)) if isinstance(value, list | tuple) else value
+    if isinstance(value, list | tuple):
+        from classify.notices.segmenting import heading_string
+
+        return heading_string(value)  # a heading path
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value  # an explanation
 
 
 class RecordWriter:
@@ -139,6 +162,18 @@ def record_writer(path: str | Path, fields: list[str] | None = None) -> Iterator
         yield writer
         if suffix == ".csv" and writer._csv is None and fields:
             csv.DictWriter(fh, fieldnames=fields).writeheader()
+
+
+class NothingToWrite(Exception):
+    """Raised inside :func:`record_writers` to discard every file it is writing; existing files stay as they were."""
+
+
+@contextlib.contextmanager
+def record_writers(*targets: tuple[str | Path | None, list[str] | None]) -> Iterator[list[RecordWriter | None]]:
+    """A :func:`record_writer` per (path, fields) target, None for a path not given. Raising
+    :class:`NothingToWrite` inside the block discards them all (it is not re-raised)."""
+    with contextlib.suppress(NothingToWrite), contextlib.ExitStack() as stack:
+        yield [stack.enter_context(record_writer(path, fields)) if path else None for path, fields in targets]
 
 
 def write_records(records: Iterable[dict], path: str | Path) -> int:

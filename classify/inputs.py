@@ -16,6 +16,7 @@ import pandas as pd
 
 from classify.errors import InputError
 from classify.notices.issuers import issuer_kind
+from classify.notices.segmenting import HEADING_SEP, heading_string
 
 MEASURE = "measure_simplified"
 HEADING = "heading_simplified"
@@ -25,19 +26,10 @@ MODEL_INPUT_COLUMNS: tuple[str, ...] = (MEASURE, HEADING, ISSUER, KIND)
 
 # What a model reads: the measure, optionally preceded by its heading path and the issuer.
 InputText = Literal["measure", "heading+measure", "issuer+measure", "issuer+heading+measure"]
-HEADING_SEP = " > "
 
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _optional_text(value: object) -> str:
-    if _blank(value):
-        return ""
-    if isinstance(value, list | tuple):
-        return HEADING_SEP.join(str(v) for v in value)
-    return str(value)
 
 
 def _simplify(values: list[str]) -> list[str]:
@@ -73,7 +65,7 @@ def model_input(records: pd.DataFrame | Iterable[Mapping], *, source: str = "inp
     n = len(frame)
 
     def column(name: str) -> list[str]:
-        return [_optional_text(v) for v in frame[name].tolist()] if name in frame.columns else [""] * n
+        return [heading_string(v) for v in frame[name].tolist()] if name in frame.columns else [""] * n
 
     given = column("text_simplified")
     measures = [g if g else None for g in given]

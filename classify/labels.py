@@ -100,9 +100,17 @@ class LabelScheme:
         return [None if v is None else mapping.get(v, v) for v in values]
 
     def anchor_records(self) -> list[dict]:
-        """The decided cases and one topic list per category, as records with ``text`` and ``label``."""
+        """The decided cases and one topic list per category, as records with ``text`` and ``label``.
+
+        A scheme that unites the codebook's labels and has no anchors of its own takes the codebook's,
+        mapped to its labels."""
         rows = [{"text": text, "label": label} for text, label in self.decided_cases]
         rows += [{"text": c.topics, "label": c.id} for c in self.categories if c.topics]
+        if not rows and self.maps_corpus:
+            base = default_scheme()
+            mapping = self.source_map()
+            rows = [{"text": r["text"], "label": mapping[r["label"]]} for r in base.anchor_records()
+                    if r["label"] in mapping]
         return rows
 
     # -- saving ----------------------------------------------------------------------------------
@@ -200,13 +208,16 @@ def default_scheme() -> LabelScheme:
     return load_scheme(DEFAULT_SCHEME)
 
 
-def scheme_labels(scheme: LabelScheme | Sequence[str] | None) -> tuple[str, ...]:
-    """The label ids of a scheme, of a plain sequence of ids, or of the default scheme for None."""
-    if scheme is None:
-        return default_scheme().labels
-    if isinstance(scheme, LabelScheme):
-        return scheme.labels
-    return tuple(scheme)
+def scheme_for_labels(labels: Sequence[str] | None) -> LabelScheme:
+    """The shipped scheme with exactly these labels (names, colours), else a plain scheme of them; the default
+    scheme for None."""
+    if labels is None:
+        return default_scheme()
+    for path in sorted(SCHEMES_DIR.glob("*.yaml")):
+        shipped = load_scheme(path.stem)
+        if shipped.labels == tuple(labels):
+            return shipped
+    return scheme_from_dict({"name": "labels", "categories": [{"id": lab} for lab in labels]}, "predictions")
 
 
 # The codebook's five ids, for code that documents or tests the shipped default.

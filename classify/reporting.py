@@ -24,14 +24,12 @@ import numpy as np
 import pandas as pd
 
 from classify.errors import InputError
-from classify.labels import LABEL_NAMES_ZH, LABELS
+from classify.labels import LabelScheme, scheme_for_labels
+from classify.schema import PredictionSchema
 
-REQUIRED_COLUMNS = ("notice", "text", "label", "confidence", "needs_review")
 CHART_NOTICES = 40  # notices drawn in the per-notice chart (the largest); the table below it lists them all
 REVIEW_SHOWN = 200  # measures of the review queue listed on the page, least confident first
 HIST_BINS = 20
-# tab10's first five: the same colour for a category in every chart and in the HTML legend
-COLOURS = dict(zip(LABELS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"), strict=True))
 # Fonts with CJK glyphs, most common first (Linux packages, then macOS and Windows).
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans CN",
              "Noto Serif CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
@@ -49,8 +47,10 @@ def _truthy(value: object) -> bool:
     return bool(value) and not (isinstance(value, float) and np.isnan(value))
 
 
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised."""
+def read_predictions(path: str | Path) -> tuple[pd.DataFrame, LabelScheme]:
+    """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised, and
+    the label scheme they use (read from their ``prob_`` columns). Labels outside it, confidences that are not
+    numbers in [0, 1] and files without rows are refused with one line naming the file and the row."""
     from classify.fileio import iter_jsonl
 
     path = Path(path)
@@ -66,14 +66,29 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     else:
         raise InputError(f"{path}: predictions must be .jsonl, .csv or .parquet")
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    schema = PredictionSchema.from_columns(frame.columns)
+    missing = [c for c in schema.required if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: not a predictions file (no column {', '.join(missing)}); "
                          "make one with classify predict --out")
+    if frame.empty:
+        raise InputError(f"{path}: no predictions in the file (a header only)")
+    scheme = scheme_for_labels(schema.labels) if schema.labels else scheme_for_labels(None)
+    frame = frame.reset_index(drop=True)
+    bad = [i for i, v in enumerate(frame["label"]) if v not in scheme]
+    if bad:
+        raise InputError(f"{path}: row {bad[0] + 1}: label {frame['label'][bad[0]]!r} is not a category of the "
+                         f"predictions ({', '.join(scheme.labels)}); {len(bad)} row(s) like it")
+    confidence = pd.to_numeric(frame["confidence"], errors="coerce")
+    for i, (raw, value) in enumerate(zip(frame["confidence"], confidence, strict=True)):
+        if not 0.0 <= value <= 1.0:  # NaN too: not a number
+            raise InputError(f"{path}: row {i + 1}: confidence {raw!r} is not a number between 0 and 1")
+    frame["confidence"] = confidence
     frame["notice"] = frame["notice"].astype(str)
-    frame["confidence"] = pd.to_numeric(frame["confidence"], errors="coerce")
     frame["needs_review"] = [_truthy(v) for v in frame["needs_review"]]
-    return frame.reset_index(drop=True)
+    if "date" in frame and pd.api.types.is_datetime64_any_dtype(frame["date"]):
+        frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")  # Parquet written by other tools keeps timestamps
+    return frame, scheme
 
 
 def _year(date: object) -> str | None:
@@ -81,16 +96,15 @@ def _year(date: object) -> str | None:
     return m.group(1) if m else None
 
 
-def _counts(frame: pd.DataFrame, by: str) -> dict[str, dict[str, int]]:
+def _counts(frame: pd.DataFrame, by: str, labels: tuple[str, ...]) -> dict[str, dict[str, int]]:
     """{group: {label: count}} with every category (zeros kept), groups in order of first appearance."""
-    labels = list(LABELS) + sorted(set(frame["label"].astype(str)) - set(LABELS))
     out: dict[str, dict[str, int]] = {}
     for group, label in zip(frame[by], frame["label"].astype(str), strict=True):
         out.setdefault(str(group), dict.fromkeys(labels, 0))[label] += 1
     return out
 
 
-def report_numbers(frame: pd.DataFrame) -> dict[str, Any]:
+def report_numbers(frame: pd.DataFrame, labels: tuple[str, ...]) -> dict[str, Any]:
     """The numbers the page shows: counts per notice / issuer kind / year x label, confidence histogram, review."""
     kinds = frame["issuer_kind"].fillna("unknown") if "issuer_kind" in frame else pd.Series("unknown", frame.index)
     years = frame["date"].map(_year) if "date" in frame else pd.Series(None, frame.index, dtype=object)
@@ -99,14 +113,14 @@ def report_numbers(frame: pd.DataFrame) -> dict[str, Any]:
     edges = np.linspace(0.0, 1.0, HIST_BINS + 1)
     conf = work["confidence"].clip(0, 1)
     flagged = work["needs_review"].astype(bool)
-    per_notice = _counts(work, "notice")
+    per_notice = _counts(work, "notice", labels)
     return {
         "measures": len(work),
         "notices": len(per_notice),
         "labels": _total(per_notice),
         "per_notice": per_notice,
-        "per_kind": dict(sorted(_counts(work, "_kind").items())),
-        "per_year": dict(sorted(_counts(dated, "_year").items())),
+        "per_kind": dict(sorted(_counts(work, "_kind", labels).items())),
+        "per_year": dict(sorted(_counts(dated, "_year", labels).items())),
         "undated": int(len(work) - len(dated)),
         "review": int(flagged.sum()),
         "confidence_edges": [round(float(e), 4) for e in edges],
@@ -172,12 +186,12 @@ def _chart_style() -> Iterator[None]:
         yield
 
 
-def mix_chart(table: Mapping[str, Mapping[str, int]], salt: str) -> str:
+def mix_chart(table: Mapping[str, Mapping[str, int]], salt: str, scheme: LabelScheme) -> str:
     """Horizontal 100 % stacked bars (share of each category per row), the measure count at each bar's end."""
     from matplotlib.figure import Figure  # no pyplot: no backend, no global figure list
 
     rows = list(table)
-    labels = [lab for lab in LABELS if any(table[r].get(lab, 0) for r in rows)] or list(LABELS)
+    labels = [lab for lab in scheme.labels if any(table[r].get(lab, 0) for r in rows)] or list(scheme.labels)
     totals = np.array([sum(table[r].values()) for r in rows], dtype=float)
     with _chart_style():
         fig = Figure(figsize=(9, 0.9 + 0.28 * max(len(rows), 1)))
@@ -185,7 +199,7 @@ def mix_chart(table: Mapping[str, Mapping[str, int]], salt: str) -> str:
         left = np.zeros(len(rows))
         for lab in labels:
             share = np.array([table[r].get(lab, 0) for r in rows], dtype=float) / np.maximum(totals, 1)
-            ax.barh(range(len(rows)), share, left=left, color=COLOURS.get(lab, "#7f7f7f"), label=lab, height=0.75)
+            ax.barh(range(len(rows)), share, left=left, color=scheme.colour(lab), label=lab, height=0.75)
             left += share
         for y, n in enumerate(totals):
             ax.text(1.01, y, f"{int(n)}", va="center", fontsize=8)
@@ -239,8 +253,7 @@ def _e(value: object) -> str:
     return html.escape("" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value))
 
 
-def _count_table(table: Mapping[str, Mapping[str, int]], first: str) -> str:
-    labels = list(LABELS) + sorted({lab for row in table.values() for lab in row} - set(LABELS))
+def _count_table(table: Mapping[str, Mapping[str, int]], first: str, labels: tuple[str, ...]) -> str:
     head = "".join(f"<th>{_e(lab)}</th>" for lab in labels)
     rows = []
     for name, row in {**table, "total": _total(table)}.items():
@@ -263,19 +276,23 @@ def _nearest(explanation: object) -> str:
                    f'{_e(str(n.get("text", ""))[:50])}</div>' for n in items)
 
 
-def _review_table(frame: pd.DataFrame, limit: int) -> str:
+def _review_table(frame: pd.DataFrame, limit: int, scheme: LabelScheme) -> str:
     queue = frame[frame["needs_review"]].sort_values("confidence", kind="stable")
     if queue.empty:
         return "<p>No measure needs review.</p>"
     explain = "explanation" in queue
-    head = "<tr><th>#</th><th>notice</th><th>measure</th><th>label</th><th>confidence</th><th>runner-up</th>" + \
-           ("<th>nearest labelled measures (similarity · label · text)</th>" if explain else "") + "</tr>"
+    reason = "review_reason" in queue
+    head = ("<tr><th>#</th><th>notice</th><th>measure</th><th>label</th><th>confidence</th>"
+            + ("<th>why</th>" if reason else "") + "<th>runner-up</th>"
+            + ("<th>nearest labelled measures (similarity · label · text)</th>" if explain else "") + "</tr>")
     rows = []
     for i, (_, r) in enumerate(queue.head(limit).iterrows(), 1):
         near = f"<td>{_nearest(r['explanation'])}</td>" if explain else ""
         rows.append(f"<tr><td class=\"n\">{i}</td><td>{_e(r['notice'])}</td><td>{_e(r['text'])}</td>"
-                    f"<td>{_e(r['label'])}<br><small>{_e(LABEL_NAMES_ZH.get(str(r['label']), ''))}</small></td>"
-                    f"<td class=\"n\">{float(r['confidence']):.2f}</td><td>{_e(r.get('secondary_label'))}</td>"
+                    f"<td>{_e(r['label'])}<br><small>{_e(scheme.name_zh(str(r['label'])))}</small></td>"
+                    f"<td class=\"n\">{float(r['confidence']):.2f}</td>"
+                    + (f"<td>{_e(str(r['review_reason'] or '').replace('_', ' '))}</td>" if reason else "")
+                    + f"<td>{_e(r.get('secondary_label'))}</td>"
                     f"{near}</tr>")
     shown = f"<p class=\"meta\">the {limit} least confident of {len(queue)} shown</p>" if len(queue) > limit else ""
     return shown + f"<table>{head}{''.join(rows)}</table>"
@@ -300,16 +317,17 @@ def _card_html(card: Mapping[str, Any] | None) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
-def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], *, source: str,
+def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], scheme: LabelScheme, *, source: str,
                 model_card: Mapping[str, Any] | None = None, review_limit: int = REVIEW_SHOWN) -> str:
+    labels = scheme.labels
     per_notice = numbers["per_notice"]
     biggest = dict(sorted(per_notice.items(), key=lambda kv: -sum(kv[1].values()))[:CHART_NOTICES])
     shown = {k: per_notice[k] for k in per_notice if k in biggest}  # file order, largest CHART_NOTICES
     chart_note = (f'<p class="meta">the {CHART_NOTICES} notices with most measures of {len(per_notice)}; '
                   "all are in the table</p>") if len(per_notice) > CHART_NOTICES else ""
-    legend = "".join(f'<span><i class="swatch" style="background:{COLOURS[lab]}"></i>{lab} {LABEL_NAMES_ZH[lab]}</span>'
-                     for lab in LABELS)
-    years = (mix_chart(numbers["per_year"], "year") + _count_table(numbers["per_year"], "year")
+    legend = "".join(f'<span><i class="swatch" style="background:{scheme.colour(lab)}"></i>{lab} '
+                     f'{_e(scheme.name_zh(lab))}</span>' for lab in labels)
+    years = (mix_chart(numbers["per_year"], "year", scheme) + _count_table(numbers["per_year"], "year", labels)
              if numbers["per_year"] else "<p>No measure has a date.</p>")
     if numbers["per_year"] and numbers["undated"]:
         years += f'<p class="meta">{numbers["undated"]} measure(s) without a date are not counted here.</p>'
@@ -323,14 +341,14 @@ def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], *, source: str,
 <span class="stat"><b id="n-notices">{numbers['notices']}</b> notices</span>
 <span class="stat"><b id="n-review">{numbers['review']}</b> need review</span></p>
 <p class="legend">{legend}</p>
-<h2>Per notice</h2>{chart_note}{mix_chart(shown, "notice")}
+<h2>Per notice</h2>{chart_note}{mix_chart(shown, "notice", scheme)}
 <details{' open' if len(per_notice) <= CHART_NOTICES else ''}><summary>counts per notice</summary>
-{_count_table(per_notice, "notice")}</details>
-<h2>Per issuer kind</h2>{mix_chart(numbers["per_kind"], "kind")}
-{_count_table(numbers["per_kind"], "issuer kind")}
+{_count_table(per_notice, "notice", labels)}</details>
+<h2>Per issuer kind</h2>{mix_chart(numbers["per_kind"], "kind", scheme)}
+{_count_table(numbers["per_kind"], "issuer kind", labels)}
 <h2>Per year</h2>{years}
 <h2>Confidence</h2>{confidence_chart(numbers, "confidence")}
-<h2>Review queue</h2>{_review_table(frame, review_limit)}
+<h2>Review queue</h2>{_review_table(frame, review_limit, scheme)}
 <h2>Model</h2>{_card_html(model_card)}
 </body></html>
 """
@@ -341,7 +359,8 @@ def build_report(predictions_path: str | Path, out_html: str | Path, *,
     """Write the one-page report on ``predictions_path`` to ``out_html`` (atomically); return its numbers."""
     from classify.fileio import atomic_write_text
 
-    frame = read_predictions(predictions_path)
-    numbers = report_numbers(frame)
-    atomic_write_text(out_html, render_html(frame, numbers, source=Path(predictions_path).name, model_card=model_card))
+    frame, scheme = read_predictions(predictions_path)
+    numbers = report_numbers(frame, scheme.labels)
+    atomic_write_text(out_html, render_html(frame, numbers, scheme, source=Path(predictions_path).name,
+                                            model_card=model_card))
     return {**numbers, "out": str(out_html)}

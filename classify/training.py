@@ -27,8 +27,8 @@ from classify.dataset import check_label_coverage, load_labelled
 from classify.errors import DataError
 from classify.evaluation import PREFIX, CVResult, FoldResult, cross_validate, oof_frame
 from classify.inputs import model_input
-from classify.models import build_estimator
-from classify.models.trained import TrainedModel, exemplar_frame
+from classify.models import build_estimator, family_of
+from classify.models.trained import CARD_METRICS, TrainedModel, exemplar_frame
 
 
 class TrainingReporter:
@@ -51,6 +51,7 @@ class CalibrationResult:
     metrics: dict[str, float]
     review_threshold: float
     secondary_threshold: float
+    guarantee: str = ""  # what the review flag promises, in words a user reads
 
 
 @dataclass
@@ -64,16 +65,20 @@ class TrainingResult:
 
 
 def load_training_data(config: TrainConfig) -> pd.DataFrame:
-    """The labelled measures a config trains on (its issuer-kind and source filters applied), checked."""
-    df = load_labelled(config.data.path)
+    """The labelled measures a config trains on (labels read by its scheme, its issuer-kind and source filters
+    applied, a user's validation-sample rows left out unless asked for), checked."""
+    scheme = config.scheme()
+    df = load_labelled(config.data.path, scheme)
     if config.data.issuer_kinds is not None:
         df = df[df["issuer_kind"].isin(config.data.issuer_kinds)]
     if config.data.sources is not None:
         df = df[df["source"].isin(config.data.sources)]
+    if not config.data.include_validation_samples and "validation_sample" in df:
+        df = df[[v is not True for v in df["validation_sample"]]]
     if df.empty:
         raise DataError(f"{config.data.path}: no measure is left after the data.issuer_kinds / data.sources filters")
     df = df.reset_index(drop=True)
-    check_label_coverage(df, config.data.path)
+    check_label_coverage(df, config.data.path, scheme.labels)
     return df
 
 
@@ -102,10 +107,9 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
     secondary thresholds."""
     from sklearn.metrics import f1_score
 
-    from classify.labels import LABELS
-
+    labels = cv.labels
     raw = cv.proba
-    y_idx = label_index(cv.oof["label"])
+    y_idx = label_index(cv.oof["label"], labels)
     method = config.evaluation.calibration
     calibrator, temperature, calibrated = None, 1.0, raw
     if method != "none":
@@ -116,22 +120,24 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
     correct = calibrated.argmax(axis=1) == y_idx
     threshold = review_threshold(confidence, correct, config.evaluation.review_accuracy)
     flagged = confidence < threshold
-    sec_t, sec_m = secondary_threshold(calibrated, cv.oof["secondary_label"].tolist())
+    sec_t, sec_m = secondary_threshold(calibrated, cv.oof["secondary_label"].tolist(), labels)
     metrics = {
         "ece_uncalibrated": expected_calibration_error(raw, y_idx), "ece": expected_calibration_error(calibrated, y_idx),
         "brier_uncalibrated": brier_score(raw, y_idx), "brier": brier_score(calibrated, y_idx),
         "calibration_temperature": temperature, "review_threshold": threshold,
         # temperature keeps every argmax; a per-category calibrator may move close calls
-        "calibrated_macro_f1": float(f1_score(y_idx, calibrated.argmax(axis=1), labels=list(range(len(LABELS))),
+        "calibrated_macro_f1": float(f1_score(y_idx, calibrated.argmax(axis=1), labels=list(range(len(labels))),
                                               average="macro", zero_division=0)),
         "review_flagged_fraction": float(flagged.mean()),
         "review_unflagged_accuracy": float(correct[~flagged].mean()) if (~flagged).any() else 0.0,
         "secondary_threshold": sec_t, "secondary_precision": sec_m["precision"],
         "secondary_recall": sec_m["recall"], "secondary_f1": sec_m["f1"],
     }
-    oof = oof_frame(cv.oof, calibrated, cv.oof["fold"].to_numpy())
+    oof = oof_frame(cv.oof, calibrated, labels, cv.oof["fold"].to_numpy())
     oof["needs_review"] = flagged
-    return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, threshold, sec_t)
+    guarantee = (f"review below confidence {threshold:.2f} flags {flagged.mean():.0%}; the rest were right "
+                 f"{metrics['review_unflagged_accuracy']:.1%} of the time on the out-of-fold rows that chose it")
+    return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, threshold, sec_t, guarantee)
 
 
 def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = None, progress: bool = True,
@@ -140,9 +146,9 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
     """Cross-validate under every configured scheme, calibrate, and (with ``final_fit``) fit the shipped model.
 
     ``on_fitted`` is passed to :func:`classify.evaluation.cross_validate` (the benchmark scores int8 folds with it)."""
-    from classify.models.encoder import embedding_cache
-
     reporter = reporter or TrainingReporter()
+    family = family_of(config.model)
+    scheme = config.scheme()
     df = load_training_data(config) if data is None else data
     X = model_input(df, source=str(config.data.path))
     y = df["label"].to_numpy()
@@ -150,21 +156,21 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
 
     def make() -> Any:
         return build_estimator(config.model, input_text=config.input.text, seed=config.seed,
-                               progress=progress and config.model.family == "bert")
+                               progress=progress and family.estimator.fit_progress, label_scheme=config.label_scheme)
 
     metrics: dict[str, float] = {"n_measures": float(len(df)), "n_notices": float(df["notice_id"].nunique())}
     cvs: dict[str, CVResult] = {}
-    with embedding_cache():  # the encoder family embeds each measure once for all folds and the final fit
-        for scheme in runnable_schemes(config, df):
+    with family.estimator.fit_context():  # e.g. the encoder embeds each measure once for all folds and the final fit
+        for cv_scheme in runnable_schemes(config, df):
             t0 = time.perf_counter()
-            cv = cross_validate(make, X, df, scheme, notice_folds=config.evaluation.notice_folds,
+            cv = cross_validate(make, X, df, cv_scheme, scheme.labels, notice_folds=config.evaluation.notice_folds,
                                 on_fold=reporter.on_fold, on_fitted=on_fitted, progress=progress)
-            cvs[scheme] = cv
+            cvs[cv_scheme] = cv
             metrics.update(cv.metrics())
-            metrics[f"{PREFIX[scheme]}_wall_seconds"] = time.perf_counter() - t0
+            metrics[f"{PREFIX[cv_scheme]}_wall_seconds"] = time.perf_counter() - t0
             reporter.on_cv(cv)
-        scheme = config.evaluation.calibrate_on if config.evaluation.calibrate_on in cvs else next(iter(cvs))
-        calibration = calibrate(cvs[scheme], config)
+        calibrated_on = config.evaluation.calibrate_on if config.evaluation.calibrate_on in cvs else next(iter(cvs))
+        calibration = calibrate(cvs[calibrated_on], config)
         metrics.update(calibration.metrics)
         reporter.on_calibrated(calibration)
         model = None
@@ -173,8 +179,9 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
             estimator = make().fit(X, y)
             metrics["train_seconds"] = time.perf_counter() - t0
             card = {"config": config.name, "family": config.model.family, "input_text": config.input.text,
-                    "calibrated_on": scheme, "calibration": calibration.method, **{k: metrics[k] for k in _CARD_METRICS if k in metrics}}
-            model = TrainedModel(estimator, temperature=calibration.temperature,
+                    "label_scheme": scheme.name, "calibrated_on": calibrated_on, "calibration": calibration.method,
+                    **{k: metrics[k] for k in CARD_METRICS if k in metrics}}
+            model = TrainedModel(estimator, scheme=scheme, temperature=calibration.temperature,
                                  calibrator=calibration.calibrator if calibration.method not in ("temperature", "none")
                                  else None,
                                  review_threshold=calibration.review_threshold,
@@ -186,6 +193,3 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
         metrics["predict_measures_per_second"] = len(X) / (time.perf_counter() - t0)
     return TrainingResult(config, df, cvs, calibration, model, metrics)
 
-
-_CARD_METRICS = ("cv_macro_f1", "cv_accuracy", "kind_macro_f1", "kind_accuracy", "ece", "brier",
-                 "review_threshold", "review_flagged_fraction", "n_measures", "n_notices")

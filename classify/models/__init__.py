@@ -52,12 +52,17 @@ class Family:
 FAMILIES: dict[str, Family] = {e.family: Family(e.family, _config_class(e), e) for e in _ESTIMATORS}
 
 
+def family_of(model_config: StrictModel) -> Family:
+    """The registered family of a config's ``model`` section."""
+    return FAMILIES[model_config.family]  # type: ignore[attr-defined]
+
+
 def build_estimator(model_config: StrictModel, *, input_text: str = "measure", seed: int = 0,
-                    progress: bool = True) -> MeasureClassifier:
+                    progress: bool = True, label_scheme: str = "codebook") -> MeasureClassifier:
     """A fresh, unfitted estimator for a family's config section."""
-    family = FAMILIES[model_config.family]  # type: ignore[attr-defined]
     params = model_config.model_dump(exclude={"family"})
-    return family.estimator(**params, input_text=input_text, seed=seed, progress=progress)
+    return family_of(model_config).estimator(**params, input_text=input_text, seed=seed, progress=progress,
+                                             label_scheme=label_scheme)
 
 
 def load_estimator(directory: str | Path) -> MeasureClassifier:
@@ -71,4 +76,4 @@ def load_estimator(directory: str | Path) -> MeasureClassifier:
     return family.estimator.load(directory, manifest)
 
 
-__all__ = ["FAMILIES", "Family", "MeasureClassifier", "StrictModel", "build_estimator", "load_estimator"]
+__all__ = ["FAMILIES", "Family", "MeasureClassifier", "StrictModel", "build_estimator", "family_of", "load_estimator"]

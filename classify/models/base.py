@@ -8,7 +8,9 @@ that one boundary), derives from scikit-learn's ``BaseEstimator`` and ``Classifi
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,11 +27,29 @@ FORMAT_VERSION = 2
 
 
 class MeasureClassifier(ClassifierMixin, BaseEstimator):
-    """Base class: subclasses implement ``fit``, ``predict_proba``, ``_save_state`` and ``_load_state``."""
+    """Base class: subclasses implement ``fit``, ``predict_proba``, ``_save_state`` and ``_load_state``.
+
+    What training, tracking and the config need to know about a family comes from the class-level
+    hooks below, so no code outside ``classify/models/`` tests a family's name.
+    """
 
     family: ClassVar[str] = ""
     # constructor parameters that come from the top level of a config, not from its `model` section
-    config_exclude: ClassVar[tuple[str, ...]] = ("input_text", "seed", "progress")
+    config_exclude: ClassVar[tuple[str, ...]] = ("input_text", "seed", "progress", "label_scheme")
+    # per-step progress bars inside every cross-validation fold (worth it only where a fit takes minutes)
+    fit_progress: ClassVar[bool] = False
+    # distributions a served model of this family imports, beyond classify's own (pip names)
+    pip_requirements: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def fit_context(cls) -> contextlib.AbstractContextManager:
+        """Entered once around all the fits of a training run (the encoder embeds each text once there)."""
+        return contextlib.nullcontext()
+
+    @classmethod
+    def pretrained_source(cls, params: Mapping[str, Any]) -> str | None:
+        """The pretrained model (hub name or folder) a config of this family loads; None when it needs none."""
+        return None
 
     @staticmethod
     def _inputs(X: Any) -> pd.DataFrame:

@@ -42,6 +42,12 @@ class BertMeasureClassifier(MeasureClassifier):
 
     family = "bert"
     config_exclude = (*MeasureClassifier.config_exclude, "num_threads")
+    fit_progress = True  # a fine-tune takes minutes: steps and loss are worth watching
+    pip_requirements = ("torch", "transformers", "safetensors")
+
+    @classmethod
+    def pretrained_source(cls, params) -> str | None:
+        return params.get("pretrained")
 
     def __init__(
         self,
@@ -62,6 +68,7 @@ class BertMeasureClassifier(MeasureClassifier):
         seed: int = 0,
         num_threads: int | None = None,
         progress: bool = True,
+        label_scheme: str = "codebook",
     ) -> None:
         self.pretrained = pretrained
         self.max_length = max_length
@@ -80,6 +87,7 @@ class BertMeasureClassifier(MeasureClassifier):
         self.seed = seed
         self.num_threads = num_threads
         self.progress = progress
+        self.label_scheme = label_scheme
 
     # -- setup -----------------------------------------------------------------------------------
 

@@ -51,6 +51,15 @@ class EncoderMeasureClassifier(MeasureClassifier):
 
     family = "encoder"
     config_exclude = (*MeasureClassifier.config_exclude, "num_threads")
+    pip_requirements = ("torch", "transformers", "safetensors")
+
+    @classmethod
+    def fit_context(cls) -> contextlib.AbstractContextManager:
+        return embedding_cache()
+
+    @classmethod
+    def pretrained_source(cls, params) -> str | None:
+        return params.get("pretrained")
 
     def __init__(
         self,
@@ -69,6 +78,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         seed: int = 0,
         num_threads: int | None = None,
         progress: bool = False,
+        label_scheme: str = "codebook",
     ) -> None:
         self.pretrained = pretrained
         self.pooling = pooling
@@ -85,6 +95,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.seed = seed
         self.num_threads = num_threads
         self.progress = progress
+        self.label_scheme = label_scheme
 
     # -- the encoder -----------------------------------------------------------------------------
 
@@ -173,9 +184,9 @@ class EncoderMeasureClassifier(MeasureClassifier):
         labels = np.asarray([str(v) for v in y])
         weights = np.ones(len(labels))
         if self.codebook_anchors:
-            from classify.codebook import anchor_records
+            from classify.labels import load_scheme
 
-            anchors = anchor_records()
+            anchors = load_scheme(self.label_scheme).anchor_records()
             anchor_X = self._design(self._inputs(anchors))
             design = np.vstack([design, anchor_X])
             labels = np.concatenate([labels, [a["label"] for a in anchors]])

@@ -61,6 +61,7 @@ class TfidfMeasureClassifier(MeasureClassifier):
     """
 
     family = "tfidf"
+    pip_requirements = ("rjieba", "jieba")
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class TfidfMeasureClassifier(MeasureClassifier):
         input_text: InputText = "measure",
         seed: int = 0,
         progress: bool = False,
+        label_scheme: str = "codebook",
     ) -> None:
         self.tokenizer = tokenizer
         self.word_tokenizer = word_tokenizer
@@ -97,6 +99,7 @@ class TfidfMeasureClassifier(MeasureClassifier):
         self.input_text = input_text
         self.seed = seed
         self.progress = progress
+        self.label_scheme = label_scheme
 
     def _vectoriser(self):
         from sklearn.pipeline import FeatureUnion

@@ -17,22 +17,26 @@ import pandas as pd
 
 from classify.calibration import apply_temperature
 from classify.inputs import MODEL_INPUT_COLUMNS, model_input
-from classify.labels import LABELS
+from classify.labels import LabelScheme, default_scheme, scheme_from_dict
 from classify.models.base import MeasureClassifier
+from classify.schema import PredictionSchema
 
 BUNDLE_FILE = "trained_model.json"
 CALIBRATOR_FILE = "calibrator.joblib"
-PROB_COLUMNS = [f"prob_{lab}" for lab in LABELS]
-OUTPUT_COLUMNS = ["label", "confidence", *PROB_COLUMNS, "needs_review", "secondary_label"]
+# the training run's numbers a model carries in its card (the report and `classify predict` show them)
+CARD_METRICS = ("lono_macro_f1", "lono_accuracy", "loiko_macro_f1", "loiko_accuracy", "loiko_real_macro_f1",
+                "ece", "brier", "review_threshold", "review_flagged_fraction", "n_measures", "n_notices")
 
 
 class TrainedModel:
     """Estimator + calibration + review and secondary-label thresholds + exemplars for explanations."""
 
-    def __init__(self, estimator: MeasureClassifier, *, temperature: float = 1.0, calibrator: Any = None,
-                 review_threshold: float = 0.0, secondary_threshold: float = 1.01,
+    def __init__(self, estimator: MeasureClassifier, *, scheme: LabelScheme | None = None, temperature: float = 1.0,
+                 calibrator: Any = None, review_threshold: float = 0.0, secondary_threshold: float = 1.01,
                  exemplars: pd.DataFrame | None = None, card: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
+        self.scheme = scheme or default_scheme()
+        self.schema = PredictionSchema.of(self.scheme)
         self.temperature = float(temperature)
         # a fitted scikit-learn calibrator (classify.calibration.ProbabilityCalibrator) replaces the temperature
         self.calibrator = calibrator
@@ -46,33 +50,35 @@ class TrainedModel:
     # -- prediction ------------------------------------------------------------------------------
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated probabilities, columns in LABELS order."""
+        """Calibrated probabilities, columns in the label scheme's order."""
         from classify.evaluation import align_proba
 
         X = model_input(X, source="input")
-        raw = align_proba(self.estimator.predict_proba(X), self.estimator.classes_)
+        raw = align_proba(self.estimator.predict_proba(X), self.estimator.classes_, self.scheme.labels)
         if self.calibrator is not None:
             return self.calibrator.transform(raw)
         return apply_temperature(raw, self.temperature)
 
     def predict_frame(self, X: Any, *, review_below: float | None = None) -> pd.DataFrame:
-        """label, confidence, prob_<category> (all five), needs_review, secondary_label per row."""
+        """The schema's output columns per row: label, confidence, prob_<label> (every label of the scheme),
+        needs_review, review_reason, secondary_label."""
         proba = self.predict_proba(X)
         return self.frame_from_proba(proba, review_below=review_below)
 
     def frame_from_proba(self, proba: np.ndarray, *, review_below: float | None = None) -> pd.DataFrame:
         threshold = self.review_threshold if review_below is None else float(review_below)
+        labels = np.asarray(self.scheme.labels, dtype=object)
         order = np.argsort(-proba, axis=1)
         best, runner = order[:, 0], order[:, 1]
         idx = np.arange(len(proba))
-        out = pd.DataFrame({"label": np.asarray(LABELS, dtype=object)[best], "confidence": proba[idx, best]})
-        for i, col in enumerate(PROB_COLUMNS):
+        out = pd.DataFrame({"label": labels[best], "confidence": proba[idx, best]})
+        for i, col in enumerate(self.schema.prob_columns):
             out[col] = proba[:, i]
         out["needs_review"] = out["confidence"] < threshold
+        out["review_reason"] = np.where(out["needs_review"], "low_confidence", None)
         runner_p = proba[idx, runner]
-        out["secondary_label"] = np.where(runner_p >= self.secondary_threshold,
-                                          np.asarray(LABELS, dtype=object)[runner], None)
-        return out
+        out["secondary_label"] = np.where(runner_p >= self.secondary_threshold, labels[runner], None)
+        return out[self.schema.output_names]
 
     # -- explanations ----------------------------------------------------------------------------
 
@@ -123,7 +129,8 @@ class TrainedModel:
             joblib.dump(self.calibrator, directory / CALIBRATOR_FILE)
         bundle = {"temperature": self.temperature, "calibrator": CALIBRATOR_FILE if self.calibrator is not None else None,
                   "review_threshold": self.review_threshold,
-                  "secondary_threshold": self.secondary_threshold, "card": self.card}
+                  "secondary_threshold": self.secondary_threshold, "card": self.card,
+                  "label_scheme": self.scheme.to_dict()}
         (directory / BUNDLE_FILE).write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
                                              encoding="utf-8")
 
@@ -146,7 +153,11 @@ class TrainedModel:
             import joblib
 
             calibrator = joblib.load(directory / bundle["calibrator"])
-        model = cls(load_estimator(directory / "estimator"), temperature=bundle["temperature"], calibrator=calibrator,
+        # a model saved before label schemes existed predicts the codebook's five categories
+        scheme = (scheme_from_dict(bundle["label_scheme"], str(path)) if bundle.get("label_scheme")
+                  else default_scheme())
+        model = cls(load_estimator(directory / "estimator"), scheme=scheme, temperature=bundle["temperature"],
+                    calibrator=calibrator,
                     review_threshold=bundle["review_threshold"], secondary_threshold=bundle["secondary_threshold"],
                     exemplars=exemplars, card=bundle.get("card"))
         if (directory / "exemplar_vectors.npy").is_file():
@@ -163,4 +174,4 @@ def exemplar_frame(df: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["OUTPUT_COLUMNS", "PROB_COLUMNS", "TrainedModel", "exemplar_frame"]
+__all__ = ["CARD_METRICS", "TrainedModel", "exemplar_frame"]

@@ -19,7 +19,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("university", r"大学|学院|高等专科学校|高校"),
     ("media", r"融媒体|报社|日报社|广播电视台|电视台|传媒集团|新闻中心"),
     ("science_bureau", r"科学技术局|科技局|科技厅|科学技术委员会|科委|科学技术厅|科技和工业信息化局|科技创新局"),
-    ("education", r"教育局|教育厅|教体局|教育和体育局|教育工委|教育委员会|教育工作委员会|中学|小学|学校|幼儿园"),
+    ("education", r"教育局|教育厅|教体局|教育和体育局|教育工委|教育委员会|教育工作委员会|教育工作党委|中学|小学|学校|幼儿园"),
     ("health", r"卫生健康|卫健|卫生局|医疗保障|医保局|疾病预防控制|疾控"),
     ("finance_bureau", r"财政局|财政厅"),
     ("audit", r"审计局|审计厅|审计署"),
@@ -70,4 +70,10 @@ def issuer_kind(issuer: str | None) -> str:
     for kind, pattern in _COMPILED:
         if pattern.search(core):
             return kind
+    # The full name where the core says nothing: "中共长宁区教育工作委员会" (core "长宁区教育工作") is education.
+    for kind, pattern in _COMPILED:
+        if pattern.search(name):
+            return kind
+    if re.search(r"[市县区州旗盟]$", core):  # a territory inspected as a whole ("对郑州市进行了巡视"): its Party committee
+        return "local_government"
     return "other"

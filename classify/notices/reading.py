@@ -7,6 +7,7 @@ raised as :class:`NoticeError`, whose message names the file and the problem in 
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 import warnings
@@ -37,6 +38,7 @@ class Notice:
     text: str
     simplified: str
     meta_date: str | None = None  # from a page's "发布时间:" line, which is dropped as chrome
+    meta_source: str | None = None  # the body a page's "信息来源:/来源:/发布机构:" line names (not a publisher)
 
     @property
     def lines(self) -> list[str]:
@@ -169,6 +171,15 @@ def normalise_text(text: str) -> str:
     return "\n".join(lines)
 
 
+# Pinyin that a page printed after its characters, where its ruby markup was lost: "根據(jù)區(qū)委部署".
+_RUBY = re.compile(r"(?<=[\u3400-\u9fff])\((?=[a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ])[a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]{1,6}\)")
+
+
+def drop_ruby(text: str) -> str:
+    """Remove pinyin printed in brackets after Chinese characters (lost ruby annotations)."""
+    return _RUBY.sub("", text)
+
+
 # --- web chrome -----------------------------------------------------------------------------
 
 # Registration and copyright lines: page furniture, and the start of a page's footer.
@@ -182,7 +193,7 @@ _CHROME_LINE = re.compile(
     r"|^友情链接|^备案号|" + _FOOTER_START_PATTERN +
     r"|^(点击量|点击数|浏览次数|访问量|阅读量|浏览量)\s*[::]|^\d+人觉得有用$|^标签\s*[::]|^关注我们"
     r"|^查看原文|电话咨询\s*[::]|QQ咨询|在线客服|客服系统|技术支持\s*[::]|主办单位\s*[::]|承办单位\s*[::]"
-    r"|^(本站|当前位置)\s*[::]|^您(现在)?的?位置\s*[::]",
+    r"|^(本站|当前位置|所在位置)\s*[::]|^您(现在)?的?位置\s*[::]",
     re.I,
 )
 # Metadata lines ("时间:2023-07-05 来源:区委巡察办", "来源:东莞市科技局 发布时间:…").
@@ -237,6 +248,26 @@ def _meta_date(simplified: str) -> str | None:
     return None
 
 
+# A page's source line names the body that published it ("信息来源:市卫生健康委", "发布机构:\n区文旅体局"); a
+# discipline commission, an inspection office or a news outlet that publishes for others is not the issuer.
+_META_SOURCE = re.compile(r"(?:信息来源|来源|发布机构|发布单位|发文机关|发文单位)\s*[::]\s*([^\s:]*)")
+_PUBLISHER = re.compile(r"纪委|监委|纪检|巡察|巡视|本网|本站|网站|网$|日报|晚报|报社|新闻|电视|广播|融媒|在线|客户端|"
+                        r"记者|通讯员|编辑|admin|^\W*$|\d")
+
+
+def _meta_source(simplified: str) -> str | None:
+    lines = simplified.split("\n")[:20]
+    for i, line in enumerate(lines):
+        for m in _META_SOURCE.finditer(line):
+            value = m.group(1)
+            if not value and i + 1 < len(lines) and len(lines[i + 1].strip()) <= 30 and ":" not in lines[i + 1]:
+                value = lines[i + 1].strip()  # the label on one line, the body on the next
+            value = re.split(r"(?:发布|更新|成文)?(?:日期|时间)|作者|浏览|点击|访问|阅读|字号|来源", value)[0].strip(" •·-")
+            if 2 <= len(value) <= 30 and not _PUBLISHER.search(value):
+                return value
+    return None
+
+
 # --- public API -----------------------------------------------------------------------------
 
 
@@ -245,18 +276,18 @@ def read_notice_bytes(data: bytes, notice_id: str, *, path: str | Path = "<bytes
     raw, encoding = decode_bytes(data, path)
     if html:
         raw = html_to_text(raw)
-    text = normalise_text(raw)
+    text = drop_ruby(normalise_text(raw))
     if not text:
         raise NoticeError(path, "no text in the file")
     simplified = to_simplified(text)
     # OpenCC maps characters one to one on these texts, but guard the line alignment anyway.
     if simplified.count("\n") != text.count("\n"):
         simplified = "\n".join(to_simplified(line) for line in text.split("\n"))
-    meta_date = _meta_date(simplified)
+    meta_date, meta_source = _meta_date(simplified), _meta_source(simplified)
     text, simplified = drop_chrome(text, simplified)
     if not text.strip():
         raise NoticeError(path, "nothing but page chrome in the file")
-    return Notice(notice_id, str(path), encoding, text, simplified, meta_date)
+    return Notice(notice_id, str(path), encoding, text, simplified, meta_date, meta_source)
 
 
 def read_notice(path: str | Path, *, max_bytes: int = MAX_NOTICE_BYTES) -> Notice:
@@ -326,12 +357,15 @@ def iter_notice_paths(inputs: list[str | Path]) -> tuple[list[Path], list[Notice
                               stacklevel=2)
         else:
             paths.append(p)
-    # a file named twice (directly and through its folder) is read once
-    seen: set[Path] = set()
+    # A path named twice (directly and through its folder) is read once. Distinct names are distinct
+    # notices even when they link to one file: the name is the notice id, and a batch keeps every input name.
+    seen: set[str] = set()
     unique = []
     for p in paths:
-        key = p.resolve()
+        key = os.path.abspath(p)
         if key not in seen:
             seen.add(key)
             unique.append(p)
+    if len(unique) < len(paths):
+        warnings.warn(f"skipped {len(paths) - len(unique)} file(s) given more than once", stacklevel=2)
     return unique, errors

@@ -19,6 +19,7 @@ scripts give the same measures.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,8 @@ _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 # (一、 then 1.) still nest correctly.
 _HEADING_STYLES: list[re.Pattern[str]] = [
     re.compile(rf"^[{_CN_NUM}]{{1,3}}\s*[、.,]\s*"),
-    re.compile(rf"^\(\s*[{_CN_NUM}]{{1,3}}\s*\)\s*[、.]?\s*"),
+    # "(一)", also as "一)" where a page lost the opening bracket
+    re.compile(rf"^(?:\(\s*[{_CN_NUM}]{{1,3}}\s*\)|[{_CN_NUM}]{{1,3}}\))\s*[、.]?\s*"),
     re.compile(r"^\d{1,2}\s*(?:[、.](?!\d)|\s(?=\D))\s*"),
     re.compile(r"^(?:\(\s*\d{1,2}\s*\)|\d{1,2}\))\s*[、.]?\s*"),
     re.compile(rf"^[{_CIRCLED}]\s*[、.]?\s*"),
@@ -75,7 +77,32 @@ _PROBLEM_SENTENCE = re.compile(r"^(?:针对|关于)[^。;;]*问题[”\"]?(?:的
 _OPENING = re.compile(r"^(?:根据|按照).{0,200}(?:现将|予以公布|予以通报|通报如下|公布如下)")
 _DATE_LINE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
 _ISSUER_WORDS = re.compile(r"(党组|党委|委员会|局|厅|办公室|委|院|政府|中心|协会|学会|公司|大学|学校)$")
+# A published notice says what it publishes ("现将巡察整改进展情况予以公布"); a news report on a feedback
+# meeting or a leading-group session does not.
+_NOTICE_OPENING = re.compile(r"现将|现[对向].{0,30}(?:通报|公布|报告)|予以公布|予以公开|予以通报|通报如下|公布如下|报告如下|"
+                             r"请予审议")
+# The sentence that introduces a list says whose list it is. Root causes ("原因:一是…") are never actions; in a
+# news report a list after 要求/强调/表示/提出…建议 is someone's demands, suggestions or pledges, not measures.
+_CAUSES_LEAD = re.compile(r"原因|根源")
+_SPEECH_LEAD = re.compile(r"要求|强调|指出|提出|表示|表态|建议|希望|讲话|发言|认为")
+_FOLLOWING = re.compile(r"按照|根据|依照|对照|遵照|结合")
+_NEWS_PAGE: contextvars.ContextVar[bool] = contextvars.ContextVar("news_page", default=False)
+# "。二、…", "。(二)…": headings run into one line where a page lost its paragraph breaks
+_RUN_IN_HEADING = re.compile(rf"(?<=[。;;!?!?])\s*(?=[{_CN_NUM}]{{1,3}}、|\(?[{_CN_NUM}]{{1,3}}\))")
+_TERMINAL = "。.;;!!??…”’\"')）】]》"
 _KEY_DROP = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+HEADING_SEP = " > "  # a heading path as one string, everywhere in the package
+
+
+def heading_string(value: object) -> str:
+    """A heading path (list or tuple) or a heading string as one string; "" for a missing one (None, NaN)."""
+    if isinstance(value, list | tuple):
+        return HEADING_SEP.join(str(v) for v in value)
+    if isinstance(value, str):
+        return value
+    return "" if value is None or value != value else str(value)  # NaN != NaN
 
 
 @dataclass(frozen=True)
@@ -93,7 +120,7 @@ class MeasureRecord:
 
     @property
     def heading(self) -> str:
-        return " > ".join(self.heading_path)
+        return heading_string(self.heading_path)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -177,8 +204,10 @@ def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
     pieces: list[tuple[_Line, bool]] = []  # (piece, starts with marker)
     expected: dict[str, int] = {}
     found = False
+    not_actions = False  # the current list is root causes, or (in a news report) someone's demands or pledges
+    previous = ""
     for para in paragraphs:
-        cuts: list[tuple[int, int]] = []  # (start, marker end)
+        cuts: list[tuple[int, int, bool]] = []  # (start, marker end, not an action)
         for m in _ITEM_MARKER.finditer(para.simp):
             start = m.start()
             prev = para.simp[:start].rstrip()
@@ -196,20 +225,62 @@ def _split_items(paragraphs: list[_Line]) -> tuple[list[_Line], bool]:
             if (style == "num" and value == 1 and prev
                     and not re.search(r"(?:^|[。;;])\s*2[.、](?!\d)", para.simp[m.end():])):
                 continue
+            if style not in expected or value == 1:  # a new list: its lead sentence says what the items are
+                not_actions = _not_actions_lead(prev if prev else previous, from_previous=not prev)
             expected = {style: value + 1}
-            cuts.append((start, m.end()))
+            cuts.append((start, m.end(), not_actions))
+        previous = para.simp
         if not cuts:
             pieces.append((para, False))
             continue
         found = True
         if cuts[0][0] > 0:
             pieces.append((_cut(para, 0, cuts[0][0]), False))
-        for i, (_start, marker_end) in enumerate(cuts):
+        for i, (_start, marker_end, skip) in enumerate(cuts):
             end = cuts[i + 1][0] if i + 1 < len(cuts) else len(para.simp)
-            pieces.append((_cut(para, marker_end, end), True))
+            pieces.append((_cut(para, marker_end, end), not skip))
     if not found:
         return paragraphs, False
     return [p for p, is_item in pieces if is_item], True
+
+
+def _not_actions_lead(lead: str, *, from_previous: bool) -> bool:
+    """True when the sentence that introduces a list makes its items something other than the issuer's actions.
+
+    ``lead`` is the paragraph text before the list's first marker, or (``from_previous``) the paragraph before
+    a list that opens its own paragraph, which introduces it only when it ends with a colon."""
+    lead = lead.rstrip()
+    if from_previous and not lead.endswith(":"):
+        return False
+    sentences = [s for s in re.split(r"[。;;!?]", lead) if s.strip()]
+    last = sentences[-1] if sentences else ""
+    speech = _SPEECH_LEAD.search(last) and not _FOLLOWING.search(last)  # "按照…工作要求" is no one's speech
+    return bool(_CAUSES_LEAD.search(last) or (_NEWS_PAGE.get() and speech))
+
+
+def _split_run_in_headings(lines: list[_Line]) -> list[_Line]:
+    """Lines that hold several headings ("…予以通报。 一、提高站位 学院党委…。 二、…") split at each heading.
+
+    Only on pages whose paragraph breaks were lost: a heading found inside a line after a sentence end. A
+    run-in heading's title ends at the first space ("一、提高政治站位,强化组织领导 学院党委…")."""
+    out: list[_Line] = []
+    for line in lines:
+        starts = [m.start() for m in _RUN_IN_HEADING.finditer(line.simp) if m.start() > 0]
+        if not starts:
+            out.append(line)
+            continue
+        bounds = [0, *starts, len(line.simp)]
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            part = _Line(line.pub[a:b].strip(), line.simp[a:b].strip())
+            if not part.simp:
+                continue
+            hm = _heading_match(part.simp) if i > 0 else None
+            space = part.simp.find(" ", hm[1]) if hm else -1
+            if hm and 0 < space - hm[1] <= 40 and not re.search(r"[。;;!?]", part.simp[:space]):
+                out.append(_Line(part.pub[:space], part.simp[:space]))
+                part = _Line(part.pub[space:].strip(), part.simp[space:].strip())
+            out.append(part)
+    return out
 
 
 MIN_MEASURE_CHARS = 12
@@ -342,24 +413,94 @@ def _next_steps_blocks(lines: list[_Line]) -> list[tuple[list[_Line], bool]]:
     return blocks
 
 
-def _issuer_and_date(notice: Notice, trailer: list[_Line], head: list[_Line]) -> tuple[str | None, str | None]:
-    issuer = date = None
+# --- the issuer ---------------------------------------------------------------------------------
+
+# A body's name ends in what it is (…局, …党组, …医院, …镇); a bracket may follow ("(区教育局)", "(含县文联)").
+_BODY_END = (r"(?:党组|党委|党工委|党总支|党支部|委员会|工委|委|局|厅|办公室|办|部|院|中心|协会|学会|联合会|联|工会|"
+             r"公司|集团|学校|中学|小学|幼儿园|镇|乡|街道|社区|村|政府|站|所|馆|社|台|校|处|署|机关|"
+             r"市|县|区|州|旗|盟)")  # a territory inspected as a whole: "对郑州市进行了巡视"
+_NAME = (rf"(?:(?!巡[察视]|反馈|召开|会议|开展|进行|关于)[^\s,。、;:!?“”\"《》<>()\[\]]){{1,30}}?{_BODY_END}"
+         r"(?:\([^()]{1,24}\))?")
+# Words that make a name something else: the inspection itself, a meeting, the inspecting or disciplining body.
+_NOT_A_NAME = re.compile(r"巡[察视]|整改|反馈|动员|会议|督查|调研|纪委|监委|纪检|领导小组|专题|^[我该本各全]")
+_BREADCRUMB = re.compile(r"[>›»]|首页|当前位置|位置\s*:")
+# Titles: "中共…党组关于…的通报", "学院“三重一大”…的通报", "XX局巡察整改情况通报".
+_TITLE = re.compile(r"(?:通报|报告|公告|公示)$")
+_TITLE_ISSUER = re.compile(rf"^(?:\[[^\]]*\])?(?:中共)?({_NAME})(?=关于|[“\"《]|巡[察视](?:反馈|整改)|(?:十|[一二三四五六七八九])+届)")
+# The body or a news report names the rectifying body: "对市卫生健康委党组开展了巡察", "向市残联党组反馈",
+# "巡察市卫健委党委情况反馈会", "市医疗保障局召开巡察整改工作领导小组会议", "…区民政局党组关于…".
+_BODY_ISSUER = (
+    re.compile(rf"(?:对|到)({_NAME})(?:\(以下简称[^()]*\))?(?:开展|进行)了?[^,。;]{{0,10}}?巡[察视]"),
+    re.compile(rf"向({_NAME})(?:领导班子)?反馈"),
+    re.compile(rf"巡[察视]({_NAME})(?:及[^,。;]{{0,12}})?(?:工作)?(?:情况)?(?:反馈|动员)"),
+    re.compile(rf"(?:^|[,。;])\s*(?:中共)?({_NAME})关于"),
+)
+# A news report's title or lead: "[巡察整改]医院党委召开…", "9月27日,市医疗保障局召开…" (only there: in a notice's
+# body a body that convenes a meeting need not be the issuer).
+_LEAD_ISSUER = re.compile(rf"(?:^|[,。;])\s*(?:\[[^\]]*\])?(?:\d{{1,2}}月)?(?:\d{{1,2}}日)?(?:上午|下午|晚上)?({_NAME})"
+                          rf"(?:立即|及时|专门)?(?:组织)?召开")
+
+
+def _after_breadcrumb(line: str) -> str:
+    """A line's text after its breadcrumb ("首页 > 中共…党组关于…" -> "中共…党组关于…")."""
+    if not _BREADCRUMB.search(line):
+        return line
+    parts = re.split(r"[>›»]|位置\s*:", line)
+    return parts[-1].strip()
+
+
+def _name(candidate: str | None) -> str | None:
+    """A cleaned body name, or None when the text is not one."""
+    if not candidate:
+        return None
+    name = re.sub(r"\(以下简称[^()]*\)", "", candidate).strip()
+    if not 2 <= len(name) <= 40 or _NOT_A_NAME.search(name) or _BREADCRUMB.search(name):
+        return None
+    return name
+
+
+def notice_issuer(notice: Notice, lines: list[_Line] | None = None) -> str | None:
+    """The body that issued a notice, as the page names it (simplified script); None when it names none.
+
+    In order: the signature after the closing line, the title, the opening or a news report's lead (对…开展了
+    巡察, 向…反馈, 巡察…情况反馈会, …召开, …关于…), the page's source line (信息来源:/来源:/发布机构:).
+    Breadcrumbs are never read as the issuer: a title that repeats in one is read after its last separator."""
+    if lines is None:
+        lines = [_line_pair(p, s) for p, s in zip(notice.text.split("\n"), notice.simplified.split("\n"), strict=True)]
+    end = next((i for i, line in enumerate(lines) if i > 0 and _CLOSING.search(line.simp)), len(lines))
+    head, trailer = lines[:end], lines[end:]
     for line in trailer:
         s = line.simp.strip()
-        dm = _DATE_LINE.match(s)
-        if dm and date is None:
+        if not _DATE_LINE.match(s) and len(s) <= 40 and _ISSUER_WORDS.search(s) and not re.search(r"[。,:;]", s):
+            return s
+    for line in head[:3]:  # a title: "中共…党组关于…"
+        m = re.match(r"^(.{2,40}?)关于", _after_breadcrumb(line.simp))
+        if m and _name(m.group(1)) and not re.search(r"[。,:;《“\"]", m.group(1)):
+            return _name(m.group(1))
+    for i, line in enumerate(head[:15]):
+        s = _after_breadcrumb(line.simp.strip())
+        if len(s) <= 80 and "。" not in s and _TITLE.search(s):
+            name = _name((_TITLE_ISSUER.match(s) or [None, None])[1])
+            if name:
+                return name
+        for pattern in (*_BODY_ISSUER, _LEAD_ISSUER) if i < 4 else _BODY_ISSUER:
+            for m in pattern.finditer(s):
+                name = _name(m.group(1))
+                if name:
+                    return name
+    return _name(notice.meta_source) if notice.meta_source and re.search(rf"{_BODY_END}$", notice.meta_source) else None
+
+
+def _issuer_and_date(notice: Notice, trailer: list[_Line], head: list[_Line]) -> tuple[str | None, str | None]:
+    date = None
+    for line in trailer:
+        dm = _DATE_LINE.match(line.simp.strip())
+        if dm:
             date = f"{int(dm.group(1)):04d}-{int(dm.group(2)):02d}-{int(dm.group(3)):02d}"
-        elif issuer is None and len(s) <= 40 and _ISSUER_WORDS.search(s) and not re.search(r"[。,:;]", s):
-            issuer = s
-    if issuer is None:
-        for line in head[:3]:
-            m = re.match(r"^(.{2,40}?)关于", line.simp)
-            if m:
-                issuer = m.group(1)
-                break
+            break
     if date is None:
         date = notice.meta_date
-    return issuer, date
+    return notice_issuer(notice, [*head, *trailer]), date
 
 
 def segment_notice(notice: Notice) -> list[MeasureRecord]:
@@ -372,23 +513,33 @@ def segment_notice(notice: Notice) -> list[MeasureRecord]:
             break
     body, trailer = lines[:end], lines[end:]
     issuer, date = _issuer_and_date(notice, trailer, body)
+    # A page cut off in mid-sentence (a stored opening, a page of a longer notice) ends in a fragment.
+    last = next((ln.simp.rstrip() for ln in reversed(body) if ln.simp.strip()), "")
+    fragment = last if last and last[-1] not in _TERMINAL else None
+    body = _split_run_in_headings(body)
 
     found: list[tuple[tuple[_Line, ...], _Line]] = []
     next_steps = (_Line("下一步", "下一步"),)
-    for block_lines, is_next_steps in _next_steps_blocks(body):
-        if not is_next_steps:
-            _measures_from(_parse_tree(block_lines), (), found)
-            continue
-        # 下一步 paragraph: its enumerated items (inline or following) are the closing plans.
-        lead, rest = block_lines[0], block_lines[1:]
-        items, has_items = _split_items([lead])
-        if has_items:
-            found.extend((next_steps, item) for item in items)
-        _measures_from(_parse_tree(rest), next_steps, found)
+    news = _NEWS_PAGE.set(not any(_NOTICE_OPENING.search(ln.simp) for ln in body))
+    try:
+        for block_lines, is_next_steps in _next_steps_blocks(body):
+            if not is_next_steps:
+                _measures_from(_parse_tree(block_lines), (), found)
+                continue
+            # 下一步 paragraph: its enumerated items (inline or following) are the closing plans.
+            lead, rest = block_lines[0], block_lines[1:]
+            items, has_items = _split_items([lead])
+            if has_items:
+                found.extend((next_steps, item) for item in items)
+            _measures_from(_parse_tree(rest), next_steps, found)
+    finally:
+        _NEWS_PAGE.reset(news)
 
     records: list[MeasureRecord] = []
     seen: set[str] = set()
     for path, line in found:
+        if fragment and line.simp.strip() and fragment.endswith(line.simp.rstrip()):
+            continue  # the measure the page breaks off in
         cleaned = _clean_measure(line)
         if cleaned is None:
             continue

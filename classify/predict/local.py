@@ -1,43 +1,45 @@
-"""Prediction: measures -> labels, calibrated probabilities, review flags; notices streamed to a file.
+"""The local prediction engine: notices (or a file of measures) -> labels, calibrated probabilities and review
+flags per measure, streamed to a file; a :class:`~classify.predict.result.BatchResult` back.
 
-The model is a pyfunc model (``models:/measure-classifier@champion``, ``runs:/…``, a folder); it
-takes ``text`` with optional ``heading`` and ``issuer`` and returns label, confidence, prob_*,
-needs_review and secondary_label.
+The model is a pyfunc model (``models:/measure-classifier@champion``, ``runs:/…``, a folder); it takes
+``text`` with optional ``heading`` and ``issuer`` and returns the prediction schema's output columns
+(:mod:`classify.schema`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from classify.errors import InputError, NoticeError
-from classify.fileio import iter_jsonl, record_writer
-from classify.labels import LABELS
-from classify.models.trained import OUTPUT_COLUMNS
+from classify.fileio import NothingToWrite, iter_jsonl, record_writers
+from classify.notices.segmenting import HEADING_SEP, MeasureRecord, heading_string, measure_id
+from classify.predict.result import BatchResult
+from classify.schema import EXPLANATION, PredictionSchema
 
-MEASURE_COLUMNS = ["notice", "file", "id", "issuer", "issuer_kind", "date", "heading", "text"]
-ROW_COLUMNS = [*MEASURE_COLUMNS, *OUTPUT_COLUMNS]
 BATCH_MEASURES = 512  # measures scored per model call when streaming notices
 
 
 def trained_model_of(model: Any):
-    """The :class:`~classify.models.trained.TrainedModel` inside a pyfunc model (for explanations)."""
+    """The :class:`~classify.models.trained.TrainedModel` inside a pyfunc model (for explanations, its scheme)."""
     inner = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else model
     return getattr(inner, "model", inner)
 
 
+def model_schema(model: Any) -> PredictionSchema:
+    return trained_model_of(model).schema
+
+
 def classify_frame(model: Any, frame: pd.DataFrame, *, review_below: float | None = None,
                    explain: bool = False) -> pd.DataFrame:
-    """Model outputs for a frame with ``text`` and optional ``heading``/``issuer`` (row order kept)."""
+    """Model outputs for a frame with ``text`` and optional ``heading``/``issuer`` (row order kept); with
+    ``explain``, an ``explanation`` object per row (nearest labelled measures, terms)."""
+    schema = model_schema(model)
     if frame.empty:
-        return pd.DataFrame(columns=OUTPUT_COLUMNS + (["explanation"] if explain else []))
+        return pd.DataFrame(columns=schema.output_names + ([EXPLANATION] if explain else []))
     columns = [c for c in ("text", "heading", "issuer") if c in frame]
     inputs = frame[columns].astype(object).where(frame[columns].notna(), None)
     for c in ("heading", "issuer"):
@@ -46,12 +48,12 @@ def classify_frame(model: Any, frame: pd.DataFrame, *, review_below: float | Non
     params = {"review_below": float(review_below)} if review_below is not None else None
     out = pd.DataFrame(model.predict(inputs, params=params) if params else model.predict(inputs)).reset_index(drop=True)
     if explain:
-        explanations = trained_model_of(model).explain(inputs.reset_index(drop=True))
-        out["explanation"] = [json.dumps(e, ensure_ascii=False) for e in explanations]
+        out[EXPLANATION] = trained_model_of(model).explain(inputs.reset_index(drop=True))
     return out
 
 
 def measure_rows(segmented) -> list[dict]:
+    """The measure part of the prediction rows of one segmented notice (plus ``_record`` for the review queue)."""
     from classify.notices.issuers import issuer_kind
 
     return [{"notice": m.notice_id, "file": str(segmented.path), "id": m.id, "issuer": m.issuer,
@@ -59,117 +61,82 @@ def measure_rows(segmented) -> list[dict]:
              "_record": m} for m in segmented.measures]
 
 
-@dataclass
-class PredictionSummary:
-    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    review: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    errors: list[NoticeError] = field(default_factory=list)
-    rows: int = 0
-    notices: int = 0
-
-    def add(self, scored: pd.DataFrame) -> None:
-        for notice, label, flagged in zip(scored["notice"], scored["label"], scored["needs_review"], strict=True):
-            self.counts[notice][label] += 1
-            self.review[notice] += int(bool(flagged))
-        self.rows += len(scored)
-
-    def table(self) -> pd.DataFrame:
-        """Counts per category for each notice, measures needing review, and a total row."""
-        if not self.counts:
-            return pd.DataFrame(columns=[*LABELS, "measures", "review"])
-        table = pd.DataFrame({n: {lab: c.get(lab, 0) for lab in LABELS} for n, c in self.counts.items()}).T
-        table.index.name = "notice"
-        table["measures"] = table[list(LABELS)].sum(axis=1)
-        table["review"] = [self.review[n] for n in table.index]
-        table.loc["total"] = table.sum()
-        return table.astype(int)
-
-
-def review_record(row: dict, record) -> dict:
-    """A measure flagged for review, in the labelled-data format of data/ (the label is the model's guess)."""
+def review_record(row: Mapping[str, Any], record: MeasureRecord, model_version: str | None = None) -> dict:
+    """A measure flagged for review, in the labelled-data format of data/measures.jsonl: the model's guess is
+    the ``label`` to check, ``source`` is ``user`` (a user's own measure, labelled once a person checks it)."""
     d = record.to_dict()
-    d.update({"source": "real", "label": row["label"], "secondary_label": row.get("secondary_label"),
-              "note": f"model guess, confidence {row['confidence']:.2f}: check against the codebook"})
+    reason = row.get("review_reason") or "low_confidence"
+    d.update({"source": "user", "label": row["label"], "secondary_label": row.get("secondary_label"),
+              "review_reason": reason, "model_version": model_version,
+              "note": f"model guess ({reason}, confidence {row['confidence']:.2f}): check against the codebook"})
     return d
+
+
+def _score(model: Any, pending: list[dict], schema: PredictionSchema, result: BatchResult, writers,
+           review_below: float | None, explain: bool, model_version: str | None,
+           on_rows: Callable[[pd.DataFrame], None] | None) -> None:
+    """Score one batch of measure rows, count them, write them (and the flagged ones to the review queue)."""
+    writer, review_writer = writers
+    frame = pd.DataFrame(pending)
+    scored = pd.concat([frame[schema.measure_names].reset_index(drop=True),
+                        classify_frame(model, frame, review_below=review_below, explain=explain)], axis=1)
+    result.add(scored["notice"], scored["label"], scored["needs_review"])
+    records = scored.astype(object).where(pd.notna(scored), None).to_dict(orient="records")
+    for row, src in zip(records, pending, strict=True):
+        if writer is not None:
+            writer.write(row)
+        if review_writer is not None and row["needs_review"]:
+            review_writer.write(review_record(row, src["_record"], model_version))
+            result.review_written += 1
+    if on_rows is not None:
+        on_rows(scored)
 
 
 def predict_notices(model: Any, inputs: list[str | Path], *, out: str | Path | None = None,
                     review_out: str | Path | None = None, review_below: float | None = None,
-                    explain: bool = False, progress: bool = True,
-                    on_rows: Callable[[pd.DataFrame], None] | None = None) -> PredictionSummary:
+                    explain: bool = False, progress: bool = True, model_uri: str = "",
+                    issuer: str | None = None, issuer_by_file: Mapping[str, str] | None = None,
+                    on_rows: Callable[[pd.DataFrame], None] | None = None) -> BatchResult:
     """Segment every notice and classify its measures, streaming rows to ``out`` (moved into place at the end).
 
-    Bad files are collected in the summary, not fatal. ``on_rows`` sees each scored batch (tests, the
-    report). With no ``out`` nothing is written.
+    Bad files are collected in the result, not fatal. ``issuer`` fills in notices that name none;
+    ``issuer_by_file`` (file name -> issuer) sets it per file. ``on_rows`` sees each scored batch.
+    With no ``out`` nothing is written; when no file gives a measure, existing outputs stay as they were.
     """
-    summary = PredictionSummary()
-    with contextlib.suppress(_NothingToWrite):  # no file gave a measure: an existing --out file is left as it was
-        _stream(model, inputs, summary, out, review_out, review_below, explain, progress, on_rows)
-    return summary
+    import time
 
-
-def _stream(model, inputs, summary, out, review_out, review_below, explain, progress, on_rows) -> None:
     from classify.notices.files import segment_paths
 
-    with _maybe_writer(out, ROW_COLUMNS + (["explanation"] if explain else [])) as writer, \
-            _maybe_writer(review_out, None) as review_writer:
+    started = time.perf_counter()
+    schema = model_schema(model)
+    version = _version_of(model_uri)
+    result = BatchResult(schema.labels, "local", model_uri, review_out=str(review_out) if review_out else None)
+    with record_writers((out, schema.row_names(explain)), (review_out, None)) as writers:
         pending: list[dict] = []
-
-        def flush() -> None:
-            if not pending:
-                return
-            frame = pd.DataFrame(pending)
-            scored = pd.concat([frame[MEASURE_COLUMNS].reset_index(drop=True),
-                                classify_frame(model, frame, review_below=review_below, explain=explain)], axis=1)
-            summary.add(scored)
-            records = scored.astype(object).where(pd.notna(scored), None).to_dict(orient="records")
-            for row, src in zip(records, pending, strict=True):
-                if writer is not None:
-                    writer.write(row)
-                if review_writer is not None and row["needs_review"]:
-                    review_writer.write(review_record(row, src["_record"]))
-            if on_rows is not None:
-                on_rows(scored)
-            pending.clear()
-
-        for item in segment_paths(inputs, progress=progress):
+        for item in segment_paths(inputs, progress=progress, issuer=issuer, issuer_by_file=issuer_by_file):
             if isinstance(item, NoticeError):
-                summary.errors.append(item)
+                result.errors.append((item.path, item.problem))
+                result.files.append(item.path)
                 continue
-            summary.notices += 1
+            result.notices += 1
+            result.files.append(str(item.path))
             pending.extend(measure_rows(item))
             if len(pending) >= BATCH_MEASURES:
-                flush()
-        flush()
-        if summary.rows == 0 and summary.errors:
-            raise _NothingToWrite()
-
-
-class _NothingToWrite(Exception):
-    """Raised inside the writers' block so that they discard their temporary files."""
-
-
-class _maybe_writer:
-    """record_writer for a path, or nothing for None; a _NothingToWrite inside discards the file."""
-
-    def __init__(self, path: str | Path | None, fields: list[str] | None) -> None:
-        self.path, self.fields = path, fields
-        self.cm = None
-
-    def __enter__(self):
-        if self.path is None:
-            return None
-        self.cm = record_writer(self.path, self.fields)
-        return self.cm.__enter__()
-
-    def __exit__(self, *exc) -> bool:
-        if self.cm is not None:
-            self.cm.__exit__(*exc)
-        return False
+                _score(model, pending, schema, result, writers, review_below, explain, version, on_rows)
+                pending.clear()
+        if pending:
+            _score(model, pending, schema, result, writers, review_below, explain, version, on_rows)
+        if result.rows == 0:
+            raise NothingToWrite()
+    result.out = str(out) if out and result.rows else None
+    result.review_out = result.review_out if result.rows else None
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def read_measures_file(path: str | Path) -> pd.DataFrame:
-    """JSONL objects with ``text`` and optional ``heading`` (or ``heading_path``), ``issuer`` and ``id``; order kept."""
+    """JSONL objects with ``text`` and optional ``heading`` (or ``heading_path``), ``issuer``, ``id`` and ``notice``
+    (or ``notice_id``); order kept."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
@@ -181,24 +148,61 @@ def read_measures_file(path: str | Path) -> pd.DataFrame:
         if not isinstance(text, str) or not text.strip():
             got = "missing" if text is None else ("empty" if isinstance(text, str) else f"a {type(text).__name__}")
             raise InputError(f"{path}:{lineno}: 'text' must be a non-empty string ({got})")
-        heading = obj.get("heading") or obj.get("heading_path") or ""
-        if isinstance(heading, list):
-            heading = " > ".join(map(str, heading))
-        issuer = obj.get("issuer") or ""
-        rows.append({"id": obj.get("id"), "issuer": str(issuer), "heading": str(heading), "text": text})
+        heading = heading_string(obj.get("heading") or obj.get("heading_path"))
+        notice = obj.get("notice") or obj.get("notice_id") or path.stem
+        rows.append({"notice": str(notice), "file": str(path), "id": obj.get("id"), "issuer": str(obj.get("issuer") or ""),
+                     "heading": heading, "text": text})
     if not rows:
         raise InputError(f"{path}: no measures in the file")
     return pd.DataFrame(rows)
 
 
-def predict_measures(model: Any, measures: pd.DataFrame, *, review_below: float | None = None,
-                     explain: bool = False) -> pd.DataFrame:
-    preds = classify_frame(model, measures, review_below=review_below, explain=explain)
-    return pd.concat([measures.reset_index(drop=True), preds], axis=1)
+def _record_of(row: Mapping[str, Any], position: int) -> MeasureRecord:
+    """A --measures row as the corpus record a review queue holds (id derived like the segmenter's when absent)."""
+    from classify.notices.reading import to_simplified
+
+    text = str(row["text"])
+    heading = str(row.get("heading") or "")
+    return MeasureRecord(id=str(row.get("id") or measure_id(row["notice"], text)), notice_id=str(row["notice"]),
+                         issuer=row.get("issuer") or None, date=None,
+                         heading_path=tuple(heading.split(HEADING_SEP)) if heading else (), text=text,
+                         text_simplified=to_simplified(text), position=position)
 
 
-def write_rows(rows: pd.DataFrame, path: str | Path) -> int:
-    from classify.fileio import write_records
+def predict_measures(model: Any, measures: pd.DataFrame, *, out: str | Path | None = None,
+                     review_out: str | Path | None = None, review_below: float | None = None,
+                     explain: bool = False, model_uri: str = "") -> tuple[pd.DataFrame, BatchResult]:
+    """Classify a frame of measures (from :func:`read_measures_file`); rows in the prediction schema, written to
+    ``out`` and, for the flagged ones, to ``review_out`` in the corpus format."""
+    import time
 
-    clean = rows.astype(object).where(pd.notna(rows), None)
-    return write_records(clean.to_dict(orient="records"), path)
+    from classify.notices.issuers import issuer_kind
+
+    started = time.perf_counter()
+    schema = model_schema(model)
+    frame = measures.reset_index(drop=True).copy()
+    frame["issuer_kind"] = [issuer_kind(i or None) for i in frame["issuer"]]
+    for column in schema.measure_names:
+        if column not in frame:
+            frame[column] = None
+    result = BatchResult(schema.labels, "local", model_uri, review_out=str(review_out) if review_out else None)
+    frame["_record"] = [_record_of(r, i) for i, r in enumerate(frame.to_dict(orient="records"))]
+    frame["id"] = [r.id for r in frame["_record"]]
+    collected: list[pd.DataFrame] = []
+    with record_writers((out, schema.row_names(explain)), (review_out, None)) as writers:
+        _score(model, frame.to_dict(orient="records"), schema, result, writers, review_below, explain,
+               _version_of(model_uri), collected.append)
+    result.notices = len(result.counts)
+    result.out = str(out) if out else None
+    result.seconds = time.perf_counter() - started
+    return collected[0], result
+
+
+def _version_of(model_uri: str) -> str | None:
+    """``name/version`` of a registered model URI, for the review queue's provenance; None for a folder."""
+    if not model_uri.startswith("models:/"):
+        return model_uri or None
+    from classify.tracking import model_version
+
+    found = model_version(model_uri)
+    return f"{found['registered_model']}/{found['version']}" if found else model_uri

@@ -3,7 +3,7 @@
 The work per notice is the local engine's (:mod:`classify.notices.reading` then :mod:`classify.notices.segmenting`,
 the notice id being the file stem) and the model is the same registered pyfunc model, applied
 through ``mlflow.pyfunc.spark_udf``; only the place where it runs differs. Rows have the local
-engine's columns (:data:`classify.predict.local.ROW_COLUMNS`). A file that cannot be read or holds no
+engine's columns (:class:`classify.schema.PredictionSchema`). A file that cannot be read or holds no
 measure is reported back (path and a one-line reason), not fatal.
 
 pyspark is an optional extra (``pip install -e ".[spark]"``), imported only inside functions.
@@ -28,6 +28,8 @@ from typing import Any
 
 from classify.errors import ClassifyError, NoticeError, OutputError
 from classify.notices.reading import SUPPORTED_SUFFIXES
+from classify.predict.result import BatchResult
+from classify.schema import PredictionSchema
 
 SPARK_SUFFIXES = (".parquet", ".csv")
 # pathGlobFilter is case-sensitive (the local engine is not): both cases of each suffix
@@ -41,18 +43,10 @@ _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 _POS, _ERROR = "_pos", "_error"  # internal columns: position in the notice (row order), why a file failed
 
 
-def output_schema_ddl() -> str:
-    """The struct the model's spark_udf returns: the pyfunc model's output columns, in order."""
-    from classify.models.trained import OUTPUT_COLUMNS
-
-    types = {"label": "string", "needs_review": "boolean", "secondary_label": "string"}
-    return ", ".join(f"{c} {types.get(c, 'double')}" for c in OUTPUT_COLUMNS)
-
-
 def _segmented_ddl() -> str:
-    from classify.predict.local import MEASURE_COLUMNS
+    from classify.schema import MEASURE_COLUMNS
 
-    return ", ".join([*(f"{c} string" for c in MEASURE_COLUMNS), f"{_POS} int", f"{_ERROR} string"])
+    return ", ".join([*(f"{c.name} string" for c in MEASURE_COLUMNS), f"{_POS} int", f"{_ERROR} string"])
 
 
 def _local_path(spark_path: str) -> str:
@@ -62,12 +56,14 @@ def _local_path(spark_path: str) -> str:
     return spark_path.removeprefix("file:")
 
 
-def _segment_file(path: str, data: bytes) -> list[dict]:
+def _segment_file(path: str, data: bytes, issuer: str | None = None,
+                  issuer_by_file: dict[str, str] | None = None) -> list[dict]:
     """Rows for one notice: its measures, or one row whose ``_error`` says why there is none."""
-    from classify.notices.files import NO_MEASURE, SegmentedNotice
+    from classify.notices.files import NO_MEASURE, SegmentedNotice, with_issuer
     from classify.notices.reading import read_notice_bytes
     from classify.notices.segmenting import segment_notice
-    from classify.predict.local import MEASURE_COLUMNS, measure_rows
+    from classify.predict.local import measure_rows
+    from classify.schema import MEASURE_COLUMNS
 
     local = _local_path(path)
     name = local.rsplit("/", 1)[-1]
@@ -84,22 +80,31 @@ def _segment_file(path: str, data: bytes) -> list[dict]:
     except Exception as exc:  # noqa: BLE001 - one odd file must not fail a job of thousands; it is reported
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         return [{"file": local, _ERROR: f"unexpected {type(exc).__name__}: {first}"}]
+    measures = with_issuer(measures, issuer, (issuer_by_file or {}).get(name))
     # the local engine's row mapping; "file" keeps Spark's name (a URI must not go through Path)
     rows = measure_rows(SegmentedNotice(Path(local), notice, measures))
-    return [{**{c: r[c] for c in MEASURE_COLUMNS}, "file": local, _POS: r["_record"].position, _ERROR: None}
+    return [{**{c.name: r[c.name] for c in MEASURE_COLUMNS}, "file": local, _POS: r["_record"].position, _ERROR: None}
             for r in rows]
 
 
-def _segment_batches(batches: Iterator[Any]) -> Iterator[Any]:
-    """mapInPandas body (runs on the executors): batches of (path, content) -> measure rows."""
+def _segment_batches(issuer: str | None, issuer_by_file: dict[str, str] | None):
+    """The mapInPandas body (runs on the executors): batches of (path, content) -> measure rows."""
+
+    def body(batches: Iterator[Any]) -> Iterator[Any]:
+        yield from _segmented_frames(batches, issuer, issuer_by_file)
+
+    return body
+
+
+def _segmented_frames(batches: Iterator[Any], issuer: str | None, issuer_by_file: dict[str, str] | None) -> Iterator[Any]:
     import pandas as pd
 
-    from classify.predict.local import MEASURE_COLUMNS
+    from classify.schema import MEASURE_COLUMNS
 
-    columns = [*MEASURE_COLUMNS, _POS, _ERROR]
+    columns = [*(c.name for c in MEASURE_COLUMNS), _POS, _ERROR]
     for batch in batches:
         rows = [row for path, data in zip(batch["path"], batch["content"], strict=True)
-                for row in _segment_file(path, bytes(data))]
+                for row in _segment_file(path, bytes(data), issuer, issuer_by_file)]
         # object columns: pyspark 4.3 cannot convert pandas 3's Arrow-backed string columns in every case
         # ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array", seen on a batch of failed files)
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
@@ -131,6 +136,7 @@ def spark_session(master: str | None = "local[*]") -> Iterator[Any]:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.ui.enabled", "false")
+    check_java()  # this process starts the driver's JVM: say what is missing before pyspark fails obscurely
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
@@ -169,24 +175,53 @@ def _empty_notices(path: Path) -> list[Path]:
                   and not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts))
 
 
-def check_spark_output(out: str | Path) -> str:
+def check_spark_output(out: str | Path, inputs: list[str | Path] = ()) -> str:
     """``out`` must end in .parquet (a folder of part files) or .csv (one file, local); checked before work."""
+    from classify.fileio import check_output_path
+
     out = str(out)
     suffix = Path(out).suffix.lower()
-    if suffix not in SPARK_SUFFIXES:
-        raise OutputError(f"{out}: the spark engine writes .parquet (a folder) or .csv; give one of these")
     if _is_uri(out):
+        if suffix not in SPARK_SUFFIXES:
+            raise OutputError(f"{out}: the spark engine writes .parquet (a folder) or .csv; give one of these")
         if suffix == ".csv":
             raise OutputError(f"{out}: a single CSV file is written on this machine; use .parquet for cluster storage")
         return out
-    parent = Path(out).resolve().parent
-    if not parent.is_dir():
-        raise OutputError(f"{out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{out}: folder {parent} is not writable")
-    if suffix == ".csv" and Path(out).is_dir():
-        raise OutputError(f"{out}: is a folder; give a file name")
+    check_output_path(out, [i for i in inputs if not _is_uri(str(i))], suffixes=SPARK_SUFFIXES,
+                      folder_ok=suffix == ".parquet")
     return str(Path(out).resolve())
+
+
+def check_java(java_home: str | None = None, path: str | None = None) -> str:
+    """The Java that Spark will start (``$JAVA_HOME/bin/java``, else ``java`` on PATH), checked to be 17 or later;
+    returns its version. One ClassifyError line otherwise, saying what was found."""
+    import re
+    import shutil
+    import subprocess
+
+    java_home = os.environ.get("JAVA_HOME") if java_home is None else java_home
+    if java_home:
+        java = str(Path(java_home) / "bin" / "java")
+        where = f"JAVA_HOME={java_home}"
+        if not Path(java).is_file():
+            raise ClassifyError(f"the spark engine needs Java 17 or later; {where} has no bin/java")
+    else:
+        java = shutil.which("java", path=path)
+        where = "PATH"
+        if java is None:
+            raise ClassifyError("the spark engine needs Java 17 or later; no java on PATH and JAVA_HOME is not set")
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ClassifyError(f"the spark engine needs Java 17 or later; {java} ({where}) does not run "
+                            f"({type(exc).__name__})") from None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if m is None:
+        raise ClassifyError(f"the spark engine needs Java 17 or later; {java} ({where}) reports no version")
+    major = int(m.group(2)) if m.group(1) == "1" else int(m.group(1))  # "1.8" is Java 8
+    if major < 17:
+        raise ClassifyError(f"the spark engine needs Java 17 or later; found Java {major} at {java} ({where})")
+    return str(major)
 
 
 @contextlib.contextmanager
@@ -208,78 +243,78 @@ def _quiet_mlflow() -> Iterator[None]:
 
 
 def predict_spark(model_uri: str, inputs: list[str | Path], out: str | Path, *, master: str | None = "local[*]",
-                  tracking_uri: str | None = None, review_below: float | None = None) -> dict[str, Any]:
+                  tracking_uri: str | None = None, review_below: float | None = None, issuer: str | None = None,
+                  issuer_by_file: dict[str, str] | None = None) -> BatchResult:
     """Segment and classify every notice under ``inputs`` with Spark, writing one row per measure to ``out``.
 
-    ``master`` is used when no Spark session is active (``None``: take it from spark-submit).
-    Returns ``rows``, ``notices``, ``counts`` (measures per label), ``review`` (measures flagged),
-    ``files`` (the notice files listed), ``errors`` ([(path, reason)], sorted), ``out``, ``model_uri``
-    and ``seconds``. With no measure at all nothing is written.
+    ``master`` is used when no Spark session is active (``None``: take it from spark-submit). With no
+    measure at all nothing is written. The result is the local engine's type.
     """
+    from classify.tracking.registry import model_scheme
+
     t0 = time.perf_counter()
     if importlib.util.find_spec("pyspark") is None:
         raise ClassifyError("the spark engine needs pyspark: pip install -e \".[spark]\" (and Java 17 or later)")
-    target = check_spark_output(out)
+    target = check_spark_output(out, inputs)
     paths, empty, missing = _resolve_inputs(inputs)
     if tracking_uri:
         from classify.tracking import connect
 
         connect(tracking_uri)
-    errors = [(p, "file not found") for p in missing] + [(p, "empty file") for p in empty]
-    summary: dict[str, Any] = {"rows": 0, "notices": 0, "counts": {}, "review": 0, "files": list(empty), "errors": errors,
-                               "out": target, "model_uri": model_uri}
-    if not paths:
-        summary["seconds"] = time.perf_counter() - t0
-        return summary
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
-        with spark_session(master) as spark:
-            _run(spark, paths, target, model_uri, review_below, summary)
-    errors.sort()
-    summary["seconds"] = time.perf_counter() - t0
-    return summary
+    schema = PredictionSchema.of(model_scheme(model_uri))
+    result = BatchResult(schema.labels, "spark", model_uri, out=None)
+    result.errors = [(p, "file not found") for p in missing] + [(p, "empty file") for p in empty]
+    result.files = list(empty)
+    if paths:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
+            with spark_session(master) as spark:
+                _run(spark, paths, target, model_uri, review_below, schema, result, issuer, issuer_by_file)
+    result.errors.sort()
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 def _run(spark: Any, paths: list[str], target: str, model_uri: str, review_below: float | None,
-         summary: dict[str, Any]) -> None:
-    """The job: list, segment (kept), report bad files, score, write; fills ``summary``."""
+         schema: PredictionSchema, result: BatchResult, issuer: str | None,
+         issuer_by_file: dict[str, str] | None) -> None:
+    """The job: list, segment (kept), report bad files, score, write; fills ``result``."""
     import mlflow.pyfunc
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from classify.notices.reading import MAX_NOTICE_BYTES
-    from classify.predict.local import MEASURE_COLUMNS
 
-    errors = summary["errors"]
+    errors = result.errors
     files = (spark.read.format("binaryFile").option("pathGlobFilter", NOTICE_GLOB)
              .option("recursiveFileLookup", "true").load(paths))
     # A metadata-only query (content is not read) lists the files and finds those too large to be notices...
     listing = files.select("path", "length").collect()
-    summary["files"] = sorted([*summary["files"], *(_local_path(r.path) for r in listing)])
+    result.files = sorted([*result.files, *(_local_path(r.path) for r in listing)])
     errors.extend((_local_path(r.path), f"file is too large ({r.length / 1e6:.1f} MB > "
                                         f"{MAX_NOTICE_BYTES / 1e6:.1f} MB limit); is it a notice?")
                   for r in listing if r.length > MAX_NOTICE_BYTES)
     # ...and the length filter is pushed into the reader, so their content is never loaded.
     segmented = (files.where(F.col("length") <= MAX_NOTICE_BYTES).select("path", "content")
-                 .mapInPandas(_segment_batches, schema=_segmented_ddl())
+                 .mapInPandas(_segment_batches(issuer, issuer_by_file), schema=_segmented_ddl())
                  .persist(StorageLevel.MEMORY_AND_DISK))  # segmented once: read by the error query and the scoring
     try:
         errors.extend((r.file, r[_ERROR]) for r in segmented.where(F.col(_ERROR).isNotNull())
                       .select("file", _ERROR).collect())
         measures = segmented.where(F.col(_ERROR).isNull()).drop(_ERROR)
         with _quiet_mlflow():
-            udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=output_schema_ddl(), env_manager="local",
+            udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=schema.spark_output_ddl(), env_manager="local",
                                           params={"review_below": float(review_below)}
                                           if review_below is not None else None)
         # the model reads a missing heading or issuer as "" (as classify_frame passes them)
         inputs = F.struct("text", *(F.coalesce(c, F.lit("")).alias(c) for c in ("heading", "issuer")))
-        scored = measures.withColumn("_pred", udf(inputs)).select(*MEASURE_COLUMNS, _POS, "_pred.*")
-        summary.update(_write(spark, scored, target))
+        scored = measures.withColumn("_pred", udf(inputs)).select(*schema.measure_names, _POS, "_pred.*")
+        _write(spark, scored, target, result)
     finally:
         segmented.unpersist()
 
 
-def _write(spark: Any, scored: Any, target: str) -> dict[str, Any]:
+def _write(spark: Any, scored: Any, target: str, result: BatchResult) -> None:
     """Write ``scored`` to ``target`` through a temporary folder beside it; counts read back from what was written."""
     csv = target.lower().endswith(".csv")
     remote = _is_uri(target)
@@ -294,15 +329,12 @@ def _write(spark: Any, scored: Any, target: str) -> dict[str, Any]:
         else:
             scored.drop(_POS).write.mode("overwrite").parquet(tmp)
             written = spark.read.parquet(tmp)
-        per_label: dict[str, int] = {}
-        review = 0
-        for r in written.groupBy("label", "needs_review").count().collect():
-            per_label[r.label] = per_label.get(r.label, 0) + r["count"]
-            review += r["count"] if str(r.needs_review).lower() == "true" else 0  # CSV reads it back as text
-        notices = written.select("notice").distinct().count()
-        rows = sum(per_label.values())
+        for r in written.groupBy("notice", "label", "needs_review").count().collect():
+            flagged = str(r.needs_review).lower() == "true"  # CSV reads it back as text
+            result.add([r.notice] * r["count"], [r.label] * r["count"], [flagged] * r["count"])
+        result.notices = len(result.counts)
         if not remote:
-            if rows:
+            if result.rows:
                 _move_into_place(Path(tmp), Path(target), csv=csv)
             else:
                 shutil.rmtree(tmp, ignore_errors=True)  # nothing to write: an existing output stays as it was
@@ -310,7 +342,7 @@ def _write(spark: Any, scored: Any, target: str) -> dict[str, Any]:
         if not remote:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"rows": rows, "notices": notices, "counts": dict(sorted(per_label.items())), "review": review}
+    result.out = target if result.rows else None
 
 
 def _move_into_place(tmp: Path, target: Path, *, csv: bool) -> None:
@@ -329,14 +361,6 @@ def _move_into_place(tmp: Path, target: Path, *, csv: bool) -> None:
         os.replace(tmp, target)
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """One line: rows, notices, the count per label, where it went and how long it took."""
-    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items()) or "no measure"
-    where = f"wrote {summary['out']}" if summary["rows"] else "nothing written"
-    return (f"{summary['rows']} measures in {summary['notices']} notice(s) ({counts}); {where} "
-            f"in {summary['seconds']:.1f} s")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``spark-submit classify/predict/spark.py MODEL_URI OUT INPUT...`` (master from spark-submit)."""
     p = argparse.ArgumentParser(prog="classify-spark", description="classify notices with Spark (spark-submit)")
@@ -346,16 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tracking-uri", help="MLflow tracking URI for a models:/ URI")
     p.add_argument("--review-below", type=float)
     args = p.parse_args(argv)
+    from classify.cli import print_batch
+
     try:
-        summary = predict_spark(args.model_uri, args.inputs, args.out, master=None, tracking_uri=args.tracking_uri,
-                                review_below=args.review_below)
+        result = predict_spark(args.model_uri, args.inputs, args.out, master=None, tracking_uri=args.tracking_uri,
+                               review_below=args.review_below)
     except ClassifyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_summary(summary))
-    for path, reason in summary["errors"]:
-        print(f"error: {path}: {reason}", file=sys.stderr)
-    return 1 if summary["errors"] else 0
+    return print_batch(result)
 
 
 if __name__ == "__main__":
