@@ -113,17 +113,21 @@ class TrainConfig(StrictModel):
     def _local_model_exists(self) -> TrainConfig:
         from classify.pretrained import looks_like_local_path
 
-        pretrained = self.pretrained_source()
-        if pretrained and looks_like_local_path(pretrained) and not Path(pretrained).expanduser().exists():
-            raise ValueError(f"model.pretrained: model path {pretrained!r} does not exist")
+        for pretrained in self.pretrained_sources():
+            if looks_like_local_path(pretrained) and not Path(pretrained).expanduser().exists():
+                raise ValueError(f"model.pretrained: model path {pretrained!r} does not exist")
         return self
 
     def scheme(self) -> LabelScheme:
         return load_scheme(self.label_scheme)
 
-    def pretrained_source(self) -> str | None:
-        """The pretrained model the family loads (hub name or folder), if any."""
-        return family_of(self.model).estimator.pretrained_source(self.model.model_dump())
+    def pretrained_sources(self) -> list[str]:
+        """The pretrained models the family loads (hub names or folders)."""
+        return family_of(self.model).estimator.pretrained_sources(self.model.model_dump())
+
+    def fit_context(self):
+        """The family's context around every fit of a run (see MeasureClassifier.fit_context)."""
+        return family_of(self.model).estimator.fit_context(self.model.model_dump())
 
     def flat_params(self) -> dict[str, Any]:
         """Dotted keys -> values, for MLflow params."""

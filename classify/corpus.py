@@ -37,7 +37,7 @@ def corpus_measures(root: str | Path = ".") -> list[dict]:
     """Every segmented measure of every collection under ``root``, with provenance (no labels)."""
     from classify.notices.files import segment_file
     from classify.notices.issuers import issuer_kind
-    from classify.notices.reading import iter_notice_paths
+    from classify.notices.reading import SUPPORTED_SUFFIXES, iter_notice_paths
 
     root = Path(root)
     rows = []
@@ -47,7 +47,7 @@ def corpus_measures(root: str | Path = ".") -> list[dict]:
             continue
         meta = {r["file"]: r for _, r in iter_jsonl(base / "sources.jsonl", DataError)} \
             if (base / "sources.jsonl").is_file() else {}
-        paths, errors = iter_notice_paths([base])
+        paths, errors = iter_notice_paths(sorted(p for p in base.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES))
         if errors:
             raise DataError(f"{base}: {errors[0]}")
         for path in paths:

@@ -160,7 +160,7 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
 
     metrics: dict[str, float] = {"n_measures": float(len(df)), "n_notices": float(df["notice_id"].nunique())}
     cvs: dict[str, CVResult] = {}
-    with family.estimator.fit_context():  # e.g. the encoder embeds each measure once for all folds and the final fit
+    with config.fit_context():  # e.g. the encoder embeds each measure once for all folds and the final fit
         for cv_scheme in runnable_schemes(config, df):
             t0 = time.perf_counter()
             cv = cross_validate(make, X, df, cv_scheme, scheme.labels, notice_folds=config.evaluation.notice_folds,

@@ -19,8 +19,8 @@ import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = ("cv_macro_f1", "kind_macro_f1", "kind_real_macro_f1", "kind_synthetic_macro_f1", "cv_science_bureau_macro_f1",
-        "ece", "review_flagged_fraction")
+KEYS = ("lono_macro_f1", "loiko_macro_f1", "loiko_real_macro_f1", "loiko_synthetic_macro_f1",
+        "lono_science_bureau_macro_f1", "ece", "review_flagged_fraction")
 
 
 def main() -> int:
@@ -28,13 +28,15 @@ def main() -> int:
     parser.add_argument("config", type=Path)
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE[,KEY=VALUE]",
                         help="a named set of --set overrides; the config as it is always runs first")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every variant (e.g. evaluation.schemes=[leave_one_issuer_kind_out])")
+    parser.add_argument("--out", help="results name (default: ablation_<config>)")
     args = parser.parse_args()
     import os
 
     os.chdir(REPO)
     from classify.config import load_config
     from classify.fileio import atomic_write_text
-    from classify.models.encoder import embedding_cache
     from classify.training import load_training_data, run_training
 
     variants = [("as configured", [])]
@@ -42,11 +44,12 @@ def main() -> int:
         name, _, overrides = item.partition("=")
         variants.append((name, overrides.split(",")))
     rows = []
-    with embedding_cache(), warnings.catch_warnings():
+    base = load_config(args.config, args.set)
+    with base.fit_context(), warnings.catch_warnings():  # e.g. the encoder embeds each text once for every variant
         warnings.simplefilter("ignore")
         data = None
         for name, overrides in variants:
-            config = load_config(args.config, overrides)
+            config = load_config(args.config, [*args.set, *overrides])
             data = load_training_data(config) if data is None else data
             t0 = time.perf_counter()
             result = run_training(config, progress=False, final_fit=False, data=data)
@@ -60,7 +63,7 @@ def main() -> int:
     for r in rows:
         lines.append(f"| {r['variant']} | " + " | ".join(f"{r[k]:.3f}" if r[k] is not None else "–" for k in KEYS) + " |")
     table = "\n".join(lines) + "\n"
-    out = REPO / "experiments" / "results" / f"ablation_{args.config.stem}"
+    out = REPO / "experiments" / "results" / (args.out or f"ablation_{args.config.stem}")
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=2) + "\n")
     atomic_write_text(out.with_suffix(".md"), table)
     print(table)

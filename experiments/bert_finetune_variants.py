@@ -38,11 +38,12 @@ class Int8Schemes:
 
     def __call__(self, scheme, model, X_test, test) -> None:
         from classify.evaluation import align_proba
+        from classify.labels import LABELS
         from classify.models import transformer_utils as tu
 
         for name, (per_channel, encoder_only) in INT8_SCHEMES.items():
             model.inference_model_ = tu.quantize_int8(model.model_, per_channel, encoder_only)
-            self.proba[name][test] = align_proba(model.predict_proba(X_test), model.classes_)
+            self.proba[name][test] = align_proba(model.predict_proba(X_test), model.classes_, LABELS)
         model.inference_model_ = model.model_
 
     def scores(self, result) -> dict:
@@ -76,10 +77,10 @@ def lono(variants: list[str]) -> None:
         m = result.metrics
         row = {"variant": overrides, "git_commit": git_commit(REPO, short=True),
                "train_dtype": result.model.estimator.train_dtype_ or "float32",
-               "lono_seconds": m["cv_wall_seconds"], "final_fit_seconds": m["train_seconds"],
-               "lono_plus_final_fit_seconds": m["cv_wall_seconds"] + m["train_seconds"],
-               "lono_macro_f1": m["cv_macro_f1"], "lono_real_macro_f1": m["cv_real_macro_f1"],
-               "lono_synthetic_macro_f1": m["cv_synthetic_macro_f1"], "ece": m["ece"],
+               "lono_seconds": m["lono_wall_seconds"], "final_fit_seconds": m["train_seconds"],
+               "lono_plus_final_fit_seconds": m["lono_wall_seconds"] + m["train_seconds"],
+               "lono_macro_f1": m["lono_macro_f1"], "lono_real_macro_f1": m["lono_real_macro_f1"],
+               "lono_synthetic_macro_f1": m["lono_synthetic_macro_f1"], "ece": m["ece"],
                "int8_schemes": int8.scores(result)}
         print(json.dumps(row), flush=True)
         with open(RESULTS / "bert_finetune_variants.jsonl", "a", encoding="utf-8") as f:

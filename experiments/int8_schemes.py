@@ -80,10 +80,10 @@ def score(folder: Path) -> None:
         test = np.load(f"{path}_test.npy", allow_pickle=True)
         Xt = X.iloc[test].reset_index(drop=True)
         est.inference_model_ = est.model_
-        fp32[test] = align_proba(est.predict_proba(Xt), est.classes_)
+        fp32[test] = align_proba(est.predict_proba(Xt), est.classes_, LABELS)
         for name, (per_channel, keep, kept_in) in SCHEMES.items():
             est.inference_model_ = tu.quantize_int8(est.model_, per_channel, keep_ffn_output_layers=keep, kept_in=kept_in)
-            int8[name][test] = align_proba(est.predict_proba(Xt), est.classes_)
+            int8[name][test] = align_proba(est.predict_proba(Xt), est.classes_, LABELS)
     est = BertMeasureClassifier.load(folds[0])
     sample = X.head(600)
 

@@ -27,6 +27,17 @@ CASES = {
     "中共上海虹桥国际中央商务区管理委员会党组": "local_government",
     "中共九江市城市发展集团有限公司委员会": "state_firm",
     "中共青岚县融媒体中心党组": "media",
+    # full names and names as real pages give them
+    "中共长宁区教育工作委员会": "education",  # 教育工作委员会, not a bureau's wrapper "委员会"
+    "區教育工作黨委(區教育局)": "education",
+    "市卫健委党组": "health",
+    "河南大学第一附属医院": "hospital",  # a university's hospital is a hospital
+    "第一临床医学院(第一附属医院、安徽省中医院)党委": "hospital",
+    "市委统战部(含市台联、重庆欧美同学会)": "propaganda_united_front",
+    "中共某区机关工作委员会": "line_bureau",
+    "郑州市": "local_government",  # a city inspected as a whole ("对郑州市进行了巡视")
+    "均川镇": "local_government",
+    "县育才中学党委(县中职校)": "education",
 }
 
 
@@ -37,6 +48,7 @@ def test_kind_of_known_issuers(name: str) -> None:
 
 def test_unknown_and_missing_issuers_are_other() -> None:
     assert issuer_kind(None) == "other" and issuer_kind("") == "other" and issuer_kind("张三") == "other"
+    assert issuer_kind("晋江市政协机关") == "other" and issuer_kind("湖北省") == "other"  # no rule places them
     assert set(CASES.values()) | {"other"} <= set(ISSUER_KINDS)
 
 

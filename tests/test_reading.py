@@ -459,3 +459,31 @@ def test_read_notice_bytes_errors_name_the_given_path():
         read_notice_bytes(b"\x00\x01\x02", "x", path="upload/x.txt")
     assert str(ei.value).startswith("upload/x.txt: ")
     assert "\n" not in str(ei.value)
+
+
+def test_source_line_names_the_publishing_body_not_a_discipline_office_or_outlet():
+    def source(text: str) -> str | None:
+        return read_notice_bytes(text.encode("utf-8"), "n").meta_source
+
+    assert source("标题\n信息来源:中山市审计局 发布日期:2023年04月03日\n正文。") == "中山市审计局"
+    assert source("标题\n• 发布机构:\n婺城区文旅体局\n正文。") == "婺城区文旅体局"  # label and value on two lines
+    assert source("标题\n- 信息来源:市卫生健康委\n正文。") == "市卫生健康委"
+    assert source("标题\n信息来源:市委巡察办\n来源:区纪委区监委\n正文。") is None  # publishers for others
+    assert source("标题\n来源: 中国教育在线\n正文。") is None
+
+
+def test_pinyin_printed_after_characters_is_dropped():
+    from classify.notices.reading import drop_ruby
+
+    assert drop_ruby("根據(jù)區(qū)委部署,巡察組(zǔ)反饋(size)") == "根據區委部署,巡察組反饋(size)"
+    n = read_notice_bytes("區(qū)委第二巡察組向區(qū)教育局反饋巡察情況。".encode(), "n")
+    assert n.text == "區委第二巡察組向區教育局反饋巡察情況。"
+
+
+def test_paragraphs_run_into_one_line_are_split_at_their_headings():
+    text = ("现对我院巡察整改落实情况予以通报。 一、提高政治站位,强化组织领导 学院党委成立整改工作领导小组。 "
+            "(二)查找问题根源 党委班子成员认真学习讨 论。")
+    assert normalise_text(text).split("\n") == [
+        "现对我院巡察整改落实情况予以通报。", "一、提高政治站位,强化组织领导", "学院党委成立整改工作领导小组。",
+        "(二)查找问题根源", "党委班子成员认真学习讨论。"]
+    assert normalise_text("一、 整改工作开展情况") == "一、整改工作开展情况"  # a heading at a line start stays

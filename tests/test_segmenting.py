@@ -702,3 +702,113 @@ def test_sample_html_notice_with_ascii_punctuation_and_other_issuer():
     assert ms[4].text == '开展"双减"专项督查,对12所学校下发整改通知.'
     assert ms[4].heading_path[-1] == "2.关于中小学课后服务质量不高的问题"
     assert ms[6].text.endswith("追回违规支出3.2万元.")  # a decimal point is not a list marker
+
+
+# --- pages as published: issuer, news reports, cut-off pages, lost line breaks ---------------------
+
+
+def _page(text: str, nid: str = "page"):
+    return read_notice_bytes(text.encode("utf-8"), nid)
+
+
+def _issuer(text: str) -> str | None:
+    from classify.notices.segmenting import notice_issuer
+
+    return notice_issuer(_page(text))
+
+
+_OPENING_TEXT = "按照巡察工作有关要求,现将巡察整改进展情况予以公布。"
+
+
+def test_issuer_from_the_title_never_from_its_breadcrumb():
+    page = ("设为首页 | 加入收藏\n首页 > 中共某区融媒体中心党组关于巡察整改进展情况的通报\n"
+            "中共某区融媒体中心党组关于巡察整改进展情况的通报\n来源:区纪委区监委\n" + _OPENING_TEXT)
+    assert _issuer(page) == "中共某区融媒体中心党组"
+
+
+def test_issuer_from_the_body_of_a_notice_without_title():
+    assert _issuer("根据区委统一部署,区委巡察二组对区科学技术协会(以下简称区科协)开展了巡察,并反馈了巡察意见。"
+                   + _OPENING_TEXT) == "区科学技术协会"
+    assert _issuer("根据市委统一部署,市委第四巡察组于2024年7月9日至9月14日对市卫生健康委党组开展了巡察。"
+                   + _OPENING_TEXT) == "市卫生健康委党组"
+    assert _issuer("根据省委统一部署,省委第一巡视组对郑州市进行了巡视。" + _OPENING_TEXT) == "郑州市"
+
+
+def test_issuer_of_a_news_report_on_a_feedback_or_a_meeting():
+    assert _issuer("市委第二巡察组向市残联党组反馈巡察情况\n根据市委统一安排,8月6日,市委第五巡察组向市残联党组"
+                   "反馈巡察情况。") == "市残联党组"
+    assert _issuer("8月31日,市委第四巡察组召开巡察市卫健委党委情况反馈会,市纪委常委出席会议。") == "市卫健委党委"
+    assert _issuer("为推动巡察整改工作责任落实,9月27日,市医疗保障局召开巡察整改工作领导小组第二次会议。") == "市医疗保障局"
+
+
+def test_issuer_from_the_source_line_but_not_from_a_publisher():
+    assert _issuer("某局开展专项督查\n信息来源:中山市审计局 发布日期:2023年04月03日\n近日,开展审计整改专项督查。") \
+        == "中山市审计局"
+    assert _issuer("某局开展专项督查\n信息来源:市委巡察办\n近日,开展专项督查。") is None
+
+
+def test_issuer_is_none_when_the_page_names_none():
+    assert _issuer("根据区委巡察工作统一部署," + _OPENING_TEXT + "\n一、加强组织领导\n成立领导小组,制定整改方案。") is None
+
+
+def test_news_report_lists_are_demands_or_pledges_not_measures():
+    page = ("市委第三巡察组向市教育局党组反馈巡察情况\n9月10日,市委第三巡察组向市教育局党组反馈巡察情况。\n"
+            "组长提出了三点意见建议:一是提高政治站位,推动教育事业高质量发展;二是压实管党治党责任,完善长效机制;"
+            "三是加强干部队伍建设,营造风清气正的政治生态。\n"
+            "局长表示,局党组将诚恳接受、照单全收。一是直面问题不回避,以坚决态度对待整改;二是彻底整改不敷衍,"
+            "以有力措施销号清零。\n"
+            "会上,党委书记就抓好巡察整改工作提出两点要求:\n一是提高认识,以高度的政治责任感认识巡察整改工作。\n"
+            "二是狠抓落实,各支部、各科室要逐条梳理问题清单、任务清单和责任清单。\n"
+            "巡察也发现了一些问题,主要有:一是学习贯彻上级精神不够深入,统筹协调有待提高;二是落实党风廉政建设责任制还有差距。")
+    assert segment_notice(_page(page)) == []
+
+
+def test_a_notice_keeps_its_lists_and_a_page_without_opening_keeps_them_too():
+    notice = ("中共某县民政局党组关于巡察整改进展情况的通报\n" + _OPENING_TEXT + "\n一、组织领导情况\n"
+              "局党组书记表示要抓好整改,具体措施如下:一是成立巡察整改工作领导小组,由党组书记任组长;"
+              "二是制定整改方案,建立问题清单、任务清单、责任清单。")
+    assert len(segment_notice(_page(notice))) == 2  # a published notice: its lists are the issuer's
+    page_five = ("三是坚持治当前与管长远协同发力,建立季度常态化抽查机制,规范电费收取行为。\n"
+                 "(23)推动村(社区)履行合同约定,做好到期押金退还工作。\n"
+                 "一是针对合同押金到期未退还问题,开展专项排查行动,建立台账并系统梳理。\n"
+                 "二是督促相关村(社区)严格履行合同约定,建立到期押金动态跟踪台账,实行销号管理。")
+    assert len(segment_notice(_page(page_five))) == 3  # a later page of a notice starts mid-list
+
+
+def test_root_causes_are_not_measures():
+    page = ("关于巡察整改落实情况的通报\n" + _OPENING_TEXT + "\n一、查找问题根源\n"
+            "经过对照检查,根源上主要有以下几方面的原因:一是对制度的认识不够深入,导致思想上重视不够。"
+            "二是对规范标准不够熟悉,导致在具体操作中不够严谨;三是规范管理的意识还不够强。")
+    assert segment_notice(_page(page)) == []
+
+
+def test_the_fragment_a_cut_off_page_ends_in_is_not_a_measure():
+    page = ("中共某区科协党组关于巡察整改进展情况的通报\n" + _OPENING_TEXT + "\n一、加强组织领导\n"
+            "1.提高思想认识,压实整改主体责任。召开巡察整改专题民主生活会,形成层层落实的工作局面。\n"
+            "2.细化整改措施,确保整改有序推进。建立整改动态台账,严格对账销号,确保条条有整改。\n"
+            "二、巡察反馈问题的整改情况\n(一)聚焦贯彻落实党的路线方针政策方面\n"
+            "1.关于理论学习不深入的问题\n整改情况:一是组织专题集中学习习近平总书记重要讲话精神。二是组建宣传小分队"
+            "深入社区开展理论宣讲3场次,每次理论学习均由班子")
+    texts = [m.text for m in segment_notice(_page(page))]
+    assert len(texts) == 3 and texts[-1] == "组织专题集中学习习近平总书记重要讲话精神。"
+
+
+def test_headings_run_into_one_line_are_split():
+    page = ("学院巡察整改落实情况的通报\n2024年10月,校党委巡察组对我院党委开展专项巡察,现对我院巡察整改落实情况予以通报。 "
+            "一、提高政治站位,强化组织领导 学院党委高度重视问题整改,成立整改工作领导小组,制定《巡察整改任务分解表》。 "
+            "二、聚焦突出问题,精准实施整改 修订学院议事规则,明确“三重一大”事项清单和决策程序。")
+    ms = segment_notice(_page(page))
+    assert [m.text for m in ms] == ["学院党委高度重视问题整改,成立整改工作领导小组,制定《巡察整改任务分解表》。",
+                                    "修订学院议事规则,明确“三重一大”事项清单和决策程序。"]
+    assert ms[0].heading_path == ("一、提高政治站位,强化组织领导",) and ms[0].issuer == "学院"
+
+
+def test_a_paren_heading_that_lost_its_opening_bracket():
+    page = ("根据中央统一部署,中央巡视组对某部党组开展了常规巡视。" + _OPENING_TEXT + "\n一、党组履行巡视整改主体责任情况\n"
+            "部党组坚持以习近平新时代中国特色社会主义思想为指引,扎实做好巡视“后半篇文章”。\n"
+            "一)认真履行巡视整改第一责任人责任。主要负责同志对巡视整改负首责、负总责,牵头制定整改方案。"
+            "二)领导班子成员认真落实“一岗双责”。按照职责分工积极领办具体整改任务。")
+    ms = segment_notice(_page(page))
+    assert [m.text for m in ms] == ["认真履行巡视整改第一责任人责任。主要负责同志对巡视整改负首责、负总责,牵头制定整改方案。",
+                                    "领导班子成员认真落实“一岗双责”。按照职责分工积极领办具体整改任务。"]
+    assert ms[0].issuer == "某部党组"

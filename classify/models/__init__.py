@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, create_model
 from classify.models.base import MeasureClassifier, read_manifest
 from classify.models.bert import BertMeasureClassifier
 from classify.models.encoder import EncoderMeasureClassifier
+from classify.models.ensemble import EnsembleMeasureClassifier
 from classify.models.tfidf import TfidfMeasureClassifier
 
 _ESTIMATORS: tuple[type[MeasureClassifier], ...] = (
-    TfidfMeasureClassifier, EncoderMeasureClassifier, BertMeasureClassifier,
+    TfidfMeasureClassifier, EncoderMeasureClassifier, BertMeasureClassifier, EnsembleMeasureClassifier,
 )
 
 

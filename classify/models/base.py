@@ -42,14 +42,18 @@ class MeasureClassifier(ClassifierMixin, BaseEstimator):
     pip_requirements: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def fit_context(cls) -> contextlib.AbstractContextManager:
+    def fit_context(cls, params: Mapping[str, Any]) -> contextlib.AbstractContextManager:
         """Entered once around all the fits of a training run (the encoder embeds each text once there)."""
         return contextlib.nullcontext()
 
     @classmethod
-    def pretrained_source(cls, params: Mapping[str, Any]) -> str | None:
-        """The pretrained model (hub name or folder) a config of this family loads; None when it needs none."""
-        return None
+    def pretrained_sources(cls, params: Mapping[str, Any]) -> list[str]:
+        """The pretrained models (hub names or folders) a config of this family loads, checked before training."""
+        return []
+
+    def requirements(self) -> tuple[str, ...]:
+        """What a served model of this estimator imports (pip names), beyond classify's own."""
+        return self.pip_requirements
 
     @staticmethod
     def _inputs(X: Any) -> pd.DataFrame:

@@ -46,8 +46,8 @@ class BertMeasureClassifier(MeasureClassifier):
     pip_requirements = ("torch", "transformers", "safetensors")
 
     @classmethod
-    def pretrained_source(cls, params) -> str | None:
-        return params.get("pretrained")
+    def pretrained_sources(cls, params) -> list[str]:
+        return [params["pretrained"]] if params.get("pretrained") else []
 
     def __init__(
         self,

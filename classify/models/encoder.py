@@ -54,12 +54,12 @@ class EncoderMeasureClassifier(MeasureClassifier):
     pip_requirements = ("torch", "transformers", "safetensors")
 
     @classmethod
-    def fit_context(cls) -> contextlib.AbstractContextManager:
+    def fit_context(cls, params) -> contextlib.AbstractContextManager:
         return embedding_cache()
 
     @classmethod
-    def pretrained_source(cls, params) -> str | None:
-        return params.get("pretrained")
+    def pretrained_sources(cls, params) -> list[str]:
+        return [params["pretrained"]] if params.get("pretrained") else []
 
     def __init__(
         self,

@@ -158,16 +158,32 @@ _INLINE_SPACE = re.compile(r"[ \t\f\v]+")
 _CJK_SPACE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef,.;:!?()]) +(?=[\u3000-\u9fff\uff00-\uffef(])")
 
 
+# Paragraphs a page ran into one line, a space where the break was: "…予以通报。 一、提高政治站位 学院党委…。 二、…".
+_RUN_IN_HEADING = re.compile(r"(?<=[。!?])\s+(?=[一二三四五六七八九十]{1,3}、|\(?[一二三四五六七八九十]{1,3}\))")
+_RUN_IN_TITLE = re.compile(r"^((?:[一二三四五六七八九十]{1,3}、|\(?[一二三四五六七八九十]{1,3}\))[^。;!?\s]{1,40}?)\s+(?=\S)")
+
+
+def _paragraphs(line: str) -> list[str]:
+    """A line split where a page ran paragraphs together: at each heading after a sentence end and a space,
+    and after such a heading's title (the text up to the next space)."""
+    parts = _RUN_IN_HEADING.split(line)
+    out = parts[:1]
+    for part in parts[1:]:
+        m = _RUN_IN_TITLE.match(part)
+        out.extend((m.group(1), part[m.end():]) if m else (part,))
+    return out
+
+
 def normalise_text(text: str) -> str:
     """Punctuation and white space normalised; one paragraph per line; no empty lines."""
     text = unicodedata.normalize("NFC", text).translate(_FULLWIDTH)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = []
     for raw in text.split("\n"):
-        line = _INLINE_SPACE.sub(" ", raw).strip()
-        line = _CJK_SPACE.sub("", line)
-        if line:
-            lines.append(line)
+        for paragraph in _paragraphs(_INLINE_SPACE.sub(" ", raw).strip()):
+            line = _CJK_SPACE.sub("", paragraph.strip())
+            if line:
+                lines.append(line)
     return "\n".join(lines)
 
 

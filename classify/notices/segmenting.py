@@ -13,6 +13,11 @@ Outside leaf headings (the opening part, section lead-ins) only enumerated actio
 paragraph that opens with 下一步 starts the closing-plans section, so its items are never
 filed under the last problem above it. The body ends at the closing "欢迎…监督" line.
 
+Pages as published: a list whose lead sentence gives root causes (原因) is no measure; on a news report
+(no "现将…予以公布" opening) neither is a list of someone's demands, suggestions or pledges (…要求:一要…, …表示,
+一是…) or of problems found; the paragraph a cut-off page breaks off in is no measure; headings run into
+one line ("…监督。二)…") are split. The issuer is read by :func:`notice_issuer`.
+
 Patterns are matched on the simplified form; text is cut from the published form, so both
 scripts give the same measures.
 """
@@ -84,12 +89,17 @@ _NOTICE_OPENING = re.compile(r"现将|现[对向].{0,30}(?:通报|公布|报告)
 # The sentence that introduces a list says whose list it is. Root causes ("原因:一是…") are never actions; in a
 # news report a list after 要求/强调/表示/提出…建议 is someone's demands, suggestions or pledges, not measures.
 _CAUSES_LEAD = re.compile(r"原因|根源")
-_SPEECH_LEAD = re.compile(r"要求|强调|指出|提出|表示|表态|建议|希望|讲话|发言|认为")
+_SPEECH_LEAD = re.compile(r"要求|强调|指出|提出|表示|表态|建议|希望|讲话|发言|认为"
+                          r"|(?:发现|存在)[^。]{0,12}问题|问题[^。]{0,6}(?:主要有|主要是|表现在)")  # or the problems found
 _FOLLOWING = re.compile(r"按照|根据|依照|对照|遵照|结合")
 _NEWS_PAGE: contextvars.ContextVar[bool] = contextvars.ContextVar("news_page", default=False)
 # "。二、…", "。(二)…": headings run into one line where a page lost its paragraph breaks
-_RUN_IN_HEADING = re.compile(rf"(?<=[。;;!?!?])\s*(?=[{_CN_NUM}]{{1,3}}、|\(?[{_CN_NUM}]{{1,3}}\))")
+# ("…;(二)…" after a semicolon is an inline list, not a heading)
+_RUN_IN_HEADING = re.compile(rf"(?<=[。!?])\s*(?=[{_CN_NUM}]{{1,3}}、|\(?[{_CN_NUM}]{{1,3}}\))")
 _TERMINAL = "。.;;!!??…”’\"')）】]》"
+# a last line that ends in a signature or a date ("…验收。 商州区大荆中学 2018.06.15") is not cut off
+_SIGNED = re.compile(r"(?:^|[。;!?])[^,。;!?]{0,25}(?:" + _ISSUER_WORDS.pattern.strip("()$") + r"|镇|乡|中学|小学|"
+                     r"\d{4}\s*[.\-/年]\s*\d{1,2}\s*[.\-/月]\s*\d{1,2}\s*日?)$")
 _KEY_DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -259,27 +269,18 @@ def _not_actions_lead(lead: str, *, from_previous: bool) -> bool:
 
 
 def _split_run_in_headings(lines: list[_Line]) -> list[_Line]:
-    """Lines that hold several headings ("…予以通报。 一、提高站位 学院党委…。 二、…") split at each heading.
+    """Lines that hold several headings ("…监督。二)领导班子…") split at each heading after a sentence end.
 
-    Only on pages whose paragraph breaks were lost: a heading found inside a line after a sentence end. A
-    run-in heading's title ends at the first space ("一、提高政治站位,强化组织领导 学院党委…")."""
+    Pages whose paragraph breaks were lost without a trace; where a space marks the break, reading has split
+    the line already (classify.notices.reading.normalise_text)."""
     out: list[_Line] = []
     for line in lines:
         starts = [m.start() for m in _RUN_IN_HEADING.finditer(line.simp) if m.start() > 0]
-        if not starts:
-            out.append(line)
-            continue
         bounds = [0, *starts, len(line.simp)]
-        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        for a, b in zip(bounds, bounds[1:], strict=False):
             part = _Line(line.pub[a:b].strip(), line.simp[a:b].strip())
-            if not part.simp:
-                continue
-            hm = _heading_match(part.simp) if i > 0 else None
-            space = part.simp.find(" ", hm[1]) if hm else -1
-            if hm and 0 < space - hm[1] <= 40 and not re.search(r"[。;;!?]", part.simp[:space]):
-                out.append(_Line(part.pub[:space], part.simp[:space]))
-                part = _Line(part.pub[space:].strip(), part.simp[space:].strip())
-            out.append(part)
+            if part.simp:
+                out.append(part)
     return out
 
 
@@ -515,7 +516,7 @@ def segment_notice(notice: Notice) -> list[MeasureRecord]:
     issuer, date = _issuer_and_date(notice, trailer, body)
     # A page cut off in mid-sentence (a stored opening, a page of a longer notice) ends in a fragment.
     last = next((ln.simp.rstrip() for ln in reversed(body) if ln.simp.strip()), "")
-    fragment = last if last and last[-1] not in _TERMINAL else None
+    fragment = last if last and last[-1] not in _TERMINAL and not _SIGNED.search(last) else None
     body = _split_run_in_headings(body)
 
     found: list[tuple[tuple[_Line, ...], _Line]] = []

@@ -62,7 +62,7 @@ def requirements(model: Any) -> list[str]:
     """Pinned pip requirements of a served model: classify, the shared base and what its family imports."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = dict.fromkeys([*BASE_REQUIREMENTS, *type(model.estimator).pip_requirements])
+    names = dict.fromkeys([*BASE_REQUIREMENTS, *model.estimator.requirements()])
     pinned = [f"classify=={version('classify')}"]
     for name in names:
         try:

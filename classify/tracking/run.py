@@ -45,10 +45,9 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
     import yaml
 
     data = load_training_data(config)  # data errors surface before any run is created
-    pretrained = config.pretrained_source()
-    if pretrained:
-        from classify.pretrained import check_pretrained_available
+    from classify.pretrained import check_pretrained_available
 
+    for pretrained in config.pretrained_sources():
         check_pretrained_available(pretrained)  # before any run exists
     uri = connect(config.tracking.tracking_uri, create=True)
     ensure_experiment(config.tracking.experiment, uri)
