@@ -279,6 +279,23 @@ def test_server_errors_are_one_line_and_write_nothing(server: Server, pushed: di
         push(pushed["sample"], url=server.url, api_key="0" * 40)
 
 
+def test_review_sample_pre_annotates_and_keeps_blind_samples_out(server: Server, tmp_path: Path) -> None:
+    from label_studio_sdk import LabelStudio
+
+    rows = sample_rows(3, purpose="review")
+    review = write_jsonl(tmp_path / "review_sample.jsonl", rows)
+    result = push(review, url=server.url, api_key=server.token, project="classify review test")
+    assert result.created and result.added == 3 and result.purpose == "review"
+    client = LabelStudio(base_url=server.url, api_key=server.token)
+    assert client.projects.get(result.project).show_collab_predictions
+    tasks = list(client.tasks.list(project=result.project, fields="all"))
+    shown = {t.data["id"]: t.predictions[0].result[0]["value"]["choices"] for t in tasks}
+    assert shown == {r["id"]: [r["model_label"]] for r in rows}
+    blind = write_jsonl(tmp_path / "blind.jsonl", sample_rows(3))
+    with pytest.raises(LabelStudioError, match="holds model predictions"):
+        push(blind, url=server.url, api_key=server.token, project=result.project)
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium to run it)")
 def test_labelling_page_shows_the_measure_and_the_categories(server: Server, pushed: dict, tmp_path: Path) -> None:
     """The page an annotator codes on, in headless Chromium logged in with Label Studio's session cookie."""
