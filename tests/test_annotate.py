@@ -291,3 +291,26 @@ def test_unreachable_server_is_one_line_and_writes_nothing(tmp_path: Path, monke
     with pytest.raises(ConfigError, match="LABEL_STUDIO_API_KEY"):
         push(sample)
     assert issubclass(LabelStudioError, ClassifyError)
+
+
+def test_a_web_server_that_is_not_label_studio(tmp_path: Path) -> None:
+    pytest.importorskip("label_studio_sdk", reason="label-studio-sdk not installed (pip install '.[annotate]')")
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        with pytest.raises(LabelStudioError, match=f"{url} does not answer like Label Studio") as info:
+            pull(url=url, api_key="abc123", project=1, out=tmp_path / "a.jsonl")
+        assert "\n" not in str(info.value) and not (tmp_path / "a.jsonl").exists()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
