@@ -95,8 +95,10 @@ def load_labelled(path: str | Path, scheme: LabelScheme | None = None) -> pd.Dat
     if scheme.maps_corpus:
         df["label"] = [mapping[v] for v in df["label"]]
         # a runner-up inside the same united category is no secondary label any more
-        df["secondary_label"] = [None if s is None or mapping[s] == lab else mapping[s]
-                                 for s, lab in zip(df["secondary_label"], df["label"], strict=True)]
+        # object dtype: a plain list would become a pandas string column whose missing values are NaN, not None
+        df["secondary_label"] = pd.Series([None if s is None or mapping[s] == lab else mapping[s]
+                                           for s, lab in zip(df["secondary_label"], df["label"], strict=True)],
+                                          index=df.index, dtype=object)
     return df.drop(columns="_line").reset_index(drop=True)
 
 

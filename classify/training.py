@@ -140,6 +140,18 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
     return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, threshold, sec_t, guarantee)
 
 
+def oof_rates(oof: pd.DataFrame, labels: tuple[str, ...], cv_scheme: str) -> dict[str, Any]:
+    """Per true label, the mean calibrated probability vector of its out-of-fold rows, and the label shares."""
+    from classify.labels import prob_column
+
+    proba = oof[[prob_column(lab) for lab in labels]].to_numpy()
+    truth = oof["label"].to_numpy()
+    rates = [proba[truth == lab].mean(axis=0).round(6).tolist() if (truth == lab).any() else [0.0] * len(labels)
+             for lab in labels]
+    prior = [round(float((truth == lab).mean()), 6) for lab in labels]
+    return {"labels": list(labels), "rates": rates, "prior": prior, "rows": int(len(oof)), "cv_scheme": cv_scheme}
+
+
 def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = None, progress: bool = True,
                  final_fit: bool = True, data: pd.DataFrame | None = None,
                  on_fitted: Any = None) -> TrainingResult:
@@ -186,7 +198,8 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
                                  else None,
                                  review_threshold=calibration.review_threshold,
                                  secondary_threshold=calibration.secondary_threshold,
-                                 exemplars=exemplar_frame(df, X), card=card)
+                                 exemplars=exemplar_frame(df, X), card=card,
+                                 oof_rates=oof_rates(calibration.calibrated_oof, scheme.labels, calibration.scheme))
     if model is not None:
         t0 = time.perf_counter()
         model.estimator.predict_proba(X)  # a warm cache would flatter the encoder: outside embedding_cache

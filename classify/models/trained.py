@@ -33,7 +33,8 @@ class TrainedModel:
 
     def __init__(self, estimator: MeasureClassifier, *, scheme: LabelScheme | None = None, temperature: float = 1.0,
                  calibrator: Any = None, review_threshold: float = 0.0, secondary_threshold: float = 1.01,
-                 exemplars: pd.DataFrame | None = None, card: dict[str, Any] | None = None) -> None:
+                 exemplars: pd.DataFrame | None = None, card: dict[str, Any] | None = None,
+                 oof_rates: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.scheme = scheme or default_scheme()
         self.schema = PredictionSchema.of(self.scheme)
@@ -45,6 +46,9 @@ class TrainedModel:
         # labelled training measures: id, label, text (published), heading, + the model-input columns
         self.exemplars = exemplars
         self.card = dict(card or {})
+        # how the calibrated model errs, from its out-of-fold predictions: per true label, the mean probability
+        # vector ("rates", rows in label order) and the label shares ("prior"); no-label share estimates use them
+        self.oof_rates = oof_rates
         self._exemplar_vectors: Any = None
 
     # -- prediction ------------------------------------------------------------------------------
@@ -130,7 +134,7 @@ class TrainedModel:
         bundle = {"temperature": self.temperature, "calibrator": CALIBRATOR_FILE if self.calibrator is not None else None,
                   "review_threshold": self.review_threshold,
                   "secondary_threshold": self.secondary_threshold, "card": self.card,
-                  "label_scheme": self.scheme.to_dict()}
+                  "label_scheme": self.scheme.to_dict(), "oof_rates": self.oof_rates}
         (directory / BUNDLE_FILE).write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
                                              encoding="utf-8")
 
@@ -159,7 +163,7 @@ class TrainedModel:
         model = cls(load_estimator(directory / "estimator"), scheme=scheme, temperature=bundle["temperature"],
                     calibrator=calibrator,
                     review_threshold=bundle["review_threshold"], secondary_threshold=bundle["secondary_threshold"],
-                    exemplars=exemplars, card=bundle.get("card"))
+                    exemplars=exemplars, card=bundle.get("card"), oof_rates=bundle.get("oof_rates"))
         if (directory / "exemplar_vectors.npy").is_file():
             model._exemplar_vectors = np.load(directory / "exemplar_vectors.npy")
         return model

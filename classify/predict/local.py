@@ -163,7 +163,10 @@ def _record_of(row: Mapping[str, Any], position: int) -> MeasureRecord:
 
     text = str(row["text"])
     heading = str(row.get("heading") or "")
-    return MeasureRecord(id=str(row.get("id") or measure_id(row["notice"], text)), notice_id=str(row["notice"]),
+    given = row.get("id")
+    # a frame holds a missing id as NaN, which is truthy: without this check it became the id "nan"
+    missing = given is None or given == "" or (isinstance(given, float) and pd.isna(given))
+    return MeasureRecord(id=measure_id(row["notice"], text) if missing else str(given), notice_id=str(row["notice"]),
                          issuer=row.get("issuer") or None, date=None,
                          heading_path=tuple(heading.split(HEADING_SEP)) if heading else (), text=text,
                          text_simplified=to_simplified(text), position=position)

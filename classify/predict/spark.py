@@ -181,9 +181,9 @@ def check_spark_output(out: str | Path, inputs: list[str | Path] = ()) -> str:
 
     out = str(out)
     suffix = Path(out).suffix.lower()
+    if suffix not in SPARK_SUFFIXES:  # for a local path too: the message says why .jsonl will not do
+        raise OutputError(f"{out}: the spark engine writes .parquet (a folder) or .csv; give one of these")
     if _is_uri(out):
-        if suffix not in SPARK_SUFFIXES:
-            raise OutputError(f"{out}: the spark engine writes .parquet (a folder) or .csv; give one of these")
         if suffix == ".csv":
             raise OutputError(f"{out}: a single CSV file is written on this machine; use .parquet for cluster storage")
         return out

@@ -39,6 +39,31 @@ def check_review_below(value: Any) -> float | None:
     return number
 
 
+def _input_exception():
+    from mlflow.exceptions import MlflowException
+
+    class ServedInputError(MlflowException):
+        """An MlflowException (HTTP 400) whose message stays the one line we wrote: MLflow's scoring server
+        prefixes "Failed to predict data '<the whole request frame>'" to ``message``, which would bury the row
+        and the problem under a dump of the input."""
+
+        def __init__(self, message: str) -> None:
+            from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+            self._own_message = message
+            super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+        @property
+        def message(self) -> str:
+            return self._own_message
+
+        @message.setter
+        def message(self, value: str) -> None:  # the server's prefix is dropped on purpose
+            pass
+
+    return ServedInputError
+
+
 class MeasureClassifierPyfunc(_pyfunc_base()):
     """Loads the trained model folder (artifact ``model_dir``) and predicts the schema's output columns."""
 
@@ -48,14 +73,11 @@ class MeasureClassifierPyfunc(_pyfunc_base()):
         self.model = TrainedModel.load(context.artifacts["model_dir"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
         try:
             review_below = check_review_below((params or {}).get("review_below"))
             return self.model.predict_frame(pd.DataFrame(model_input), review_below=review_below)
         except InputError as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+            raise _input_exception()(str(exc)) from None
 
 
 def requirements(model: Any) -> list[str]:

@@ -201,10 +201,16 @@ def read_model_bundle(model_uri: str) -> dict[str, Any]:
     from mlflow.exceptions import MlflowException
 
     check_model_uri(model_uri)
+    base = model_uri.rstrip("/")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            bundle_path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{model_uri.rstrip('/')}/{MODEL_BUNDLE}", dst_path=tmp)
+            if base.startswith("models:/"):
+                # where the model's files are, for a registered version and for a logged model (models:/m-…, what
+                # training returns), whose sub-paths MLflow would read as the name of a registered model
+                from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+                base = ModelsArtifactRepository.get_underlying_uri(base)
+            bundle_path = mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{MODEL_BUNDLE}", dst_path=tmp)
             return json.loads(Path(bundle_path).read_text(encoding="utf-8"))
         except (MlflowException, OSError, ValueError):
             raise TrackingError(f"model {model_uri}: no classify model there (its trained_model.json cannot be read); "

@@ -129,9 +129,57 @@ def connect(config_uri: str | None = None, *, create: bool = False, timeout: flo
                 db_path.parent.mkdir(parents=True, exist_ok=True)
             create_sqlite_store(db_path, artifact_location(uri))
         check_sqlite_store(db_path, write=create)
+    # MLflow also exports the URI as $MLFLOW_TRACKING_URI (for its subprocesses); left there, it would read as the
+    # user's choice and win over the URI of every later connect in this process (a second config, a second store)
+    user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if user_env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_env
     return uri
+
+
+# A saved view of the runs page (the UI's "Views" menu; URL ?viewStateShareKey=classify): one row per training
+# with the numbers that compare models as columns, best on real measures of unseen issuer kinds first.
+RUNS_VIEW_KEY = "classify"
+RUNS_VIEW_NAME = "classify: trainings side by side"
+RUNS_VIEW_METRICS = ("loiko_real_macro_f1", "loiko_macro_f1", "lono_macro_f1", "ece", "review_flagged_fraction",
+                     "train_seconds")
+RUNS_VIEW_PARAMS = ("model.family", "input.text", "label_scheme")
+
+
+def runs_view_state() -> dict:
+    """The runs-page state of the saved view (MLflow 3's shared view state: columns, sort, filter)."""
+    columns = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in RUNS_VIEW_METRICS),
+               *(f"params.`{p}`" for p in RUNS_VIEW_PARAMS)]
+    return {"searchFilter": f"tags.`{RUN_KIND_TAG}` != 'fold'", "orderByKey": f"metrics.`{RUNS_VIEW_METRICS[0]}`",
+            "orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [],
+            "modelVersionFilter": "All Runs", "selectedColumns": columns, "columnOrder": columns, "columnWidths": {},
+            "runsHiddenMode": "SHOW_ALL", "viewMaximized": False, "runListHidden": False, "groupBy": None,
+            "groupsExpanded": {}, "hideEmptyCharts": True, "useGroupedValuesInCharts": True}
+
+
+def install_runs_view(experiment_id: str) -> None:
+    """Write (or refresh) the saved view as the experiment tag the UI reads (zlib + base64 after ``deflate;``)."""
+    import base64
+    import json
+    import time
+    import zlib
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    key = f"mlflow.sharedViewState.{RUNS_VIEW_KEY}"
+    state = "deflate;" + base64.b64encode(zlib.compress(json.dumps(runs_view_state()).encode())).decode()
+    existing = client.get_experiment(experiment_id).tags.get(key)
+    if existing and json.loads(existing).get("state") == state:
+        return
+    now = int(time.time() * 1000)
+    created = json.loads(existing).get("createdAt", now) if existing else now
+    client.set_experiment_tag(experiment_id, key, json.dumps({"name": RUNS_VIEW_NAME, "createdAt": created,
+                                                              "updatedAt": now, "state": state}))
 
 
 def ensure_experiment(name: str, uri: str | None = None, *, training: bool = True, activate: bool = True) -> str:
@@ -150,6 +198,8 @@ def ensure_experiment(name: str, uri: str | None = None, *, training: bool = Tru
         if training and exp.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
             for key, value in EXPERIMENT_KIND.items():
                 mlflow.MlflowClient().set_experiment_tag(exp_id, key, value)
+    if training:
+        install_runs_view(exp_id)
     if activate:
         mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
