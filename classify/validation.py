@@ -43,8 +43,10 @@ From the draws: for accuracy, shares, precision and confusion cells (proportions
 strata's mixes) a Korn & Graubard (1998) effective-sample-size interval in Jeffreys' form centred on
 the design-based estimate, with n_eff = p(1 - p) / (variance of the draws)
 (:func:`effective_size_interval`; the posterior's own percentiles sit too low for accuracy, as the
-prior's pull toward errors adds up over the strata); for recall, F1 and group shares, the 2.5% and
-97.5% percentiles of the draws. ``experiments/validation_simulation.py`` checks the coverage
+prior's pull toward errors adds up over the strata); for recall and F1 (with 1/8 instead of 1/4 on
+each wrong label: their denominators, a label's true total, gain the prior's mass from every stratum)
+and group shares, the 2.5% and 97.5% percentiles of the draws. The prior's two constants were chosen
+on the project's corpus by that simulation. ``experiments/validation_simulation.py`` checks the coverage
 (92-98% for accuracy and shares at n = 100 and 200; above 98% where a category's errors are rare,
 and at n = 50, see experiments/results/validation_simulation.md).
 
@@ -81,10 +83,10 @@ DESIGN_COLUMNS = ("id", "stratum", "strata", "stratum_size", "stratum_sample", "
                   "seed", "predictions_sha256", "purpose")
 # the measure as a coder sees it; everything else in a predictions row is the model's
 CONTENT_COLUMNS = ("notice", "issuer", "issuer_kind", "date", "heading", "text")
-MODEL_COLUMNS = ("label", "confidence", "needs_review", "review_reason", "secondary_label", "explanation")
 DEFAULT_MIN_PER_STRATUM = 5
 DEFAULT_DRAWS = 2000
 DEFAULT_PRIOR = (0.5, 0.25)  # pseudo-rows per stratum: on its predicted label, on each other label
+RATIO_PRIOR = (0.5, 0.125)  # the same for the recall and F1 intervals (see estimate_counts)
 DEFAULT_GROUP_ROWS = 3.0
 LEVEL = 0.95
 _SHOWN = 5  # ids named in an error message before "+N more"
@@ -542,6 +544,9 @@ def _fit_check_sample(sample: pd.DataFrame, predictions: pd.DataFrame, keys: pd.
     if missing:
         raise InputError(f"{src}: not a sample file (no column {', '.join(missing)}); draw one with classify sample")
     sample = sample.assign(id=sample["id"].astype(str))
+    for col in ("strata", "seed", "predictions_sha256"):
+        if sample[col].astype(str).nunique() > 1:
+            raise InputError(f"{src}: rows from more than one draw (several values of {col}); validate one sample")
     purposes = set(sample["purpose"].astype(str))
     if purposes - {"validation"}:
         raise InputError(f"{src}: rows with purpose {sorted(purposes - {'validation'})} (a review sample shows the "
@@ -684,16 +689,20 @@ def estimate_counts(counts: np.ndarray, sizes: np.ndarray, pred_of: np.ndarray, 
     """
     k = len(labels)
     n_h = counts.sum(axis=1)
-    mix_draws = posterior_draws(counts, sizes, pred_of, draws=draws, prior=prior, rng=np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
     point = {m: v[0] for m, v in corpus_metrics((counts / n_h[:, None])[None], sizes, pred_of, k).items()}
-    drawn = corpus_metrics(mix_draws, sizes, pred_of, k)
+    drawn = corpus_metrics(posterior_draws(counts, sizes, pred_of, draws=draws, prior=prior, rng=rng), sizes, pred_of, k)
+    # recall and F1 divide by the estimated true total of a label, which the prior's mass on wrong labels
+    # inflates in every stratum; their percentile intervals cover best with half that mass (simulation)
+    ratio = corpus_metrics(posterior_draws(counts, sizes, pred_of, draws=draws, prior=RATIO_PRIOR, rng=rng), sizes,
+                           pred_of, k)
     n_pred = np.bincount(pred_of, weights=sizes, minlength=k)
     accuracy = _estimates(point["accuracy"], *effective_size_interval(point["accuracy"], drawn["accuracy"]))[0]
     shares = dict(zip(labels, _estimates(point["shares"], *effective_size_interval(point["shares"], drawn["shares"])),
                       strict=True))
     metric = {"precision": _estimates(point["precision"], *effective_size_interval(point["precision"],
                                                                                    drawn["precision"])),
-              **{m: _estimates(point[m], *percentile_interval(drawn[m])) for m in ("recall", "f1")}}
+              **{m: _estimates(point[m], *percentile_interval(ratio[m])) for m in ("recall", "f1")}}
     validated_pred = np.bincount(pred_of, weights=n_h, minlength=k)
     per_category: dict[str, dict[str, Any]] = {}
     for i, lab in enumerate(labels):
@@ -849,8 +858,8 @@ def validate(predictions: pd.DataFrame, sample: pd.DataFrame | None, annotations
     method = ("design-weighted (stratified) point estimates; 95% intervals from a stratified finite-population "
               f"Bayesian bootstrap ({draws} Polya-posterior draws, prior {prior[0]:g} on the predicted label and "
               f"{prior[1]:g} on each other label per stratum): Korn-Graubard effective-size Jeffreys intervals "
-              "around the estimate for accuracy, shares, precision and confusion cells; percentiles of the draws "
-              "for recall, F1 and group shares")
+              f"around the estimate for accuracy, shares, precision and confusion cells; percentiles of the draws "
+              f"for recall and F1 (prior {RATIO_PRIOR[1]:g} on each other label) and for group shares")
     return ValidationResult(labels, len(predictions), len(sample), core.accuracy, core.shares, core.per_category,
                             core.confusion, group_out, baselines, agreement, design, method)
 
@@ -1025,3 +1034,38 @@ def corpus_records(predictions: pd.DataFrame, annotations: pd.DataFrame, *, labe
         })
     return records
 
+
+# --- what the commands call ------------------------------------------------------------------------
+
+
+def sample_file(predictions: str | Path, n: int, out: str | Path, *, labels: Sequence[str],
+                strata: Sequence[str] = ("label",), seed: int = 0, min_per_stratum: int = DEFAULT_MIN_PER_STRATUM,
+                mode: Literal["blind", "review"] = "blind") -> pd.DataFrame:
+    """``classify sample PREDICTIONS --n N --out OUT [--strata] [--seed] [--mode]``: draw and write the
+    sample (JSONL); returns it (print :func:`sample_table` of it)."""
+    from classify.fileio import check_output_path
+
+    check_output_path(out, [predictions])
+    sample = draw_sample(load_predictions(predictions), n, labels=labels, strata=strata, seed=seed,
+                         min_per_stratum=min_per_stratum, mode=mode)
+    write_sample(sample, out)
+    return sample
+
+
+def validate_files(predictions: str | Path, annotations: str | Path, sample: str | Path | None = None, *,
+                   labels: Sequence[str], groups: Sequence[str] = ("issuer_kind", "year"),
+                   oof_rates: np.ndarray | pd.DataFrame | None = None, train_prior: Sequence[float] | None = None,
+                   json_out: str | Path | None = None, seed: int = 0) -> ValidationResult:
+    """``classify validate PREDICTIONS ANNOTATIONS [--sample SAMPLE] [--json OUT] [--by ...]``: the result
+    (print ``result.tables()``), also written as JSON to ``json_out``."""
+    from classify.errors import OutputError
+    from classify.fileio import atomic_write_text
+
+    if json_out is not None and not Path(json_out).resolve().parent.is_dir():
+        raise OutputError(f"{json_out}: folder {Path(json_out).parent} does not exist")
+    result = validate(load_predictions(predictions), None if sample is None else load_sample(sample),
+                      load_annotations(annotations), labels=labels, groups=groups, oof_rates=oof_rates,
+                      train_prior=train_prior, seed=seed)
+    if json_out is not None:
+        atomic_write_text(json_out, result.to_json() + "\n")
+    return result

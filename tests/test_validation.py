@@ -424,3 +424,20 @@ def test_module_imports_neither_torch_nor_mlflow():
             "bad = [m for m in ('torch', 'mlflow', 'quapy') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_file_commands(corpus, tmp_path):
+    from classify.validation import sample_file, validate_files
+
+    preds, y = corpus
+    preds.to_json(tmp_path / "preds.jsonl", orient="records", lines=True, force_ascii=False)
+    sample = sample_file(tmp_path / "preds.jsonl", 40, tmp_path / "sample.jsonl", labels=LABELS, seed=2)
+    assert (tmp_path / "sample.jsonl").is_file() and len(sample) == 40
+    coded(sample, preds, y).to_json(tmp_path / "ann.jsonl", orient="records", lines=True)
+    result = validate_files(tmp_path / "preds.jsonl", tmp_path / "ann.jsonl", tmp_path / "sample.jsonl", labels=LABELS,
+                            groups=("year",), json_out=tmp_path / "out.json")
+    assert json.loads((tmp_path / "out.json").read_text())["n_validated"] == 40
+    assert "2025" in result.tables()
+    mixed = pd.concat([load_sample(tmp_path / "sample.jsonl"),
+                       draw_sample(preds, 40, labels=LABELS, seed=3).iloc[:1]]).drop_duplicates("id")
+    one_line_error(validate, preds, mixed, coded(mixed, preds, y), labels=LABELS, match="more than one draw")
