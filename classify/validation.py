@@ -16,6 +16,9 @@ practice this module supports:
    precision/recall/F1, the confusion matrix scaled to the corpus, and the category shares overall
    and per group, each with a 95% interval; beside them classify-and-count, probabilistic
    classify-and-count and a no-label adjusted estimate (PACC; EMQ when the training prior is known).
+4. :func:`corpus_records` turns the coded rows into labelled-corpus records (``source: user``), so
+   corrections rejoin the corpus. :func:`sample_file` and :func:`validate_files` are what the
+   ``classify sample`` and ``classify validate`` commands call; ``result.tables()`` is what they print.
 
 Allocation (:func:`allocate`). Square-root ("power 1/2", Bankier 1988) allocation n_h ∝ sqrt(N_h),
 with a floor of ``min_per_stratum`` rows (or the whole stratum when it is smaller) and no stratum
