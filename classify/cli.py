@@ -136,8 +136,9 @@ def _model(args: argparse.Namespace):
 
 
 def print_batch(result) -> int:
-    """What ``predict`` (either engine) prints: counts per notice and label, what was written, bad files; the exit
-    status (1 when a file could not be used)."""
+    """What ``predict`` (either engine) prints: the model, counts per notice and label, what was written, bad files;
+    the exit status (1 when a file could not be used)."""
+    print(f"model: {result.model_uri}")
     print(fmt_table(result.table()))
     if result.out:
         print(f"wrote {result.rows} rows to {result.out} in {result.seconds:.1f} s")
@@ -164,9 +165,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                "review_below": args.review_below}
     check_request(**request)  # before any model is looked up or notice read
     by_file = read_issuer_map(args.issuers) if args.issuers else None
-    uri = _model_uri(args)
-    print(f"model: {uri}", file=sys.stderr)
-    result, _ = predict_batch(uri, **request, spark_master=args.spark_master, issuer=args.issuer,
+    result, _ = predict_batch(_model_uri(args), **request, spark_master=args.spark_master, issuer=args.issuer,
                               issuer_by_file=by_file, progress=not args.quiet)
     return print_batch(result)
 
@@ -175,9 +174,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from classify.errors import TrackingError
     from classify.fileio import check_output_path
     from classify.reporting import build_report
+    from classify.schema import read_predictions
     from classify.tracking import model_card
 
     check_output_path(args.out, [args.predictions], suffixes=(".html", ".htm"))
+    read_predictions(args.predictions)  # a bad predictions file is the error, before any model is looked up
     try:
         uri = _model_uri(args)
         card = model_card(uri, note=None if args.model else
@@ -187,9 +188,117 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise  # the model asked for cannot be found: an error, not a page without its card
         print(f"note: no model card on the page ({exc})", file=sys.stderr)
         card = None
-    numbers = build_report(args.predictions, args.out, model_card=card)
+    numbers = build_report(args.predictions, args.out, model_card=card, validation_path=args.validation)
+    validated = f"; validated shares from {numbers['validated']} coded measures" if numbers["validated"] else ""
     print(f"wrote {args.out}: {numbers['measures']} measures in {numbers['notices']} notice(s), "
-          f"{numbers['review']} to review")
+          f"{numbers['review']} to review{validated}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from classify.schema import read_predictions
+    from classify.validation import sample_file, sample_table
+
+    _, scheme = read_predictions(args.predictions)
+    sample = sample_file(args.predictions, args.n, args.out, labels=scheme.labels, strata=_columns(args.strata),
+                         seed=args.seed, min_per_stratum=args.min_per_stratum, mode=args.mode)
+    print(sample_table(sample))
+    blind = "blind: no model label in it" if args.mode == "blind" else "review: the model's label shown, never used for estimates"
+    print(f"wrote {len(sample)} measures to {args.out} ({blind}; seed {args.seed})")
+    return 0
+
+
+def _columns(value: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip())
+
+
+def _oof_rates(args: argparse.Namespace):
+    """The OOF rates the model saved (for the no-label adjusted shares), or None with a note saying why."""
+    from classify.errors import ClassifyError
+    from classify.tracking.registry import read_model_bundle
+
+    try:
+        rates = read_model_bundle(_model_uri(args)).get("oof_rates")
+    except ClassifyError as exc:
+        print(f"note: no adjusted (no-label) estimate: {exc}", file=sys.stderr)
+        return None
+    if not rates:
+        print("note: no adjusted (no-label) estimate: the model saved no out-of-fold rates (trained before "
+              "they were kept)", file=sys.stderr)
+    return rates or None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from classify.fileio import check_output_path
+    from classify.schema import read_predictions
+    from classify.validation import corpus_records, load_annotations, load_predictions, validate_files
+
+    inputs = [p for p in (args.predictions, args.annotations, args.sample) if p]
+    for path, suffix in ((args.json, ".json"), (args.corpus_out, ".jsonl")):
+        if path:
+            check_output_path(path, inputs, suffixes=(suffix,))  # before any estimate is made
+    _, scheme = read_predictions(args.predictions)
+    rates = _oof_rates(args)
+    matrix = prior = None
+    if rates and list(rates["labels"]) == list(scheme.labels):
+        matrix, prior = np.asarray(rates["rates"]), rates["prior"]
+    result = validate_files(args.predictions, args.annotations, args.sample, labels=scheme.labels,
+                            groups=_columns(args.by), oof_rates=matrix, train_prior=prior, json_out=args.json,
+                            seed=args.seed)
+    print(result.tables())
+    if args.json:
+        print(f"wrote {args.json}")
+    if args.corpus_out:
+        from classify.fileio import write_records
+
+        records = corpus_records(load_predictions(args.predictions), load_annotations(args.annotations),
+                                 labels=scheme.labels, model_version=args.model)
+        print(f"wrote {write_records(records, args.corpus_out)} coded measures in the corpus format to "
+              f"{args.corpus_out} (validation_sample: true keeps them out of training unless asked for)")
+    return 0
+
+
+def _label_studio(args: argparse.Namespace) -> dict:
+    return {"url": args.url or os.environ.get("LABEL_STUDIO_URL"),
+            "api_key": args.api_key or os.environ.get("LABEL_STUDIO_API_KEY")}
+
+
+def cmd_annotate_push(args: argparse.Namespace) -> int:
+    from classify.annotate import push
+
+    print(push(args.sample, **_label_studio(args), project=args.project, annotators_per_item=args.annotators,
+               scheme=args.scheme))
+    return 0
+
+
+def cmd_annotate_pull(args: argparse.Namespace) -> int:
+    from classify.annotate import pull, summary
+
+    rows = pull(**_label_studio(args), project=args.project, out=args.out, scheme=args.scheme)
+    print(summary(rows, args.scheme))
+    print(f"wrote {len(rows)} annotation(s) to {args.out}")
+    return 0
+
+
+def cmd_annotate_export(args: argparse.Namespace) -> int:
+    from classify.annotate import export_tasks
+
+    count = export_tasks(args.sample, args.out, scheme=args.scheme, config_out=args.config_out)
+    print(f"wrote {count} task(s) to {args.out}" + (f" and the labelling interface to {args.config_out}"
+                                                     if args.config_out else ""))
+    return 0
+
+
+def cmd_annotate_import(args: argparse.Namespace) -> int:
+    from classify.annotate import read_export, summary, write_annotations
+    from classify.fileio import check_output_path
+
+    check_output_path(args.out, [args.export], suffixes=(".jsonl",))
+    rows = read_export(args.export, args.scheme)
+    print(summary(rows, args.scheme))
+    print(f"wrote {write_annotations(rows, args.out)} annotation(s) to {args.out}")
     return 0
 
 
@@ -334,8 +443,61 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="one self-contained HTML page on a predictions file")
     rep.add_argument("predictions", help="predictions .jsonl, .csv or .parquet written by classify predict")
     rep.add_argument("--out", required=True, help="the page to write (.html)")
+    rep.add_argument("--validation", metavar="RESULT.json",
+                     help="validated shares with intervals (classify validate … --json) beside the raw counts")
     _model_args(rep)
     rep.set_defaults(func=cmd_report)
+
+    sa = sub.add_parser("sample", help="a random validation sample of predicted measures, for people to code")
+    sa.add_argument("predictions", help="predictions written by classify predict (.jsonl, .csv, .parquet)")
+    sa.add_argument("--n", type=int, required=True, help="measures to sample (e.g. 200)")
+    sa.add_argument("--out", required=True, help="the sample (.jsonl)")
+    sa.add_argument("--strata", default="label", help="stratify by predicted label and optionally issuer_kind, "
+                    "year (comma-separated; default: label)")
+    sa.add_argument("--min-per-stratum", type=int, default=5)
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--mode", choices=("blind", "review"), default="blind",
+                    help="blind (default): coders never see the model's label; review: pre-filled, never used for estimates")
+    sa.set_defaults(func=cmd_sample)
+
+    va = sub.add_parser("validate", help="accuracy and category shares with intervals, from a coded validation sample")
+    va.add_argument("predictions")
+    va.add_argument("annotations", help="JSONL with id, label (annotator, time, secondary_label optional)")
+    va.add_argument("--sample", help="the sample file (default: the design columns in the annotations)")
+    va.add_argument("--by", default="issuer_kind,year", help="groups for shares (columns of the predictions, year)")
+    va.add_argument("--json", help="write the estimates as JSON (.json)")
+    va.add_argument("--corpus-out", help="write the coded measures in the corpus format (.jsonl, source: user)")
+    va.add_argument("--seed", type=int, default=0)
+    _model_args(va)
+    va.set_defaults(func=cmd_validate)
+
+    an = sub.add_parser("annotate", help="code a sample in Label Studio (push, pull) or through its files")
+    ansub = an.add_subparsers(dest="annotate_command", required=True)
+    for name, func, helptext in (("push", cmd_annotate_push, "create or update a project and import the sample"),
+                                 ("pull", cmd_annotate_pull, "export a project's annotations to JSONL")):
+        cmd = ansub.add_parser(name, help=helptext)
+        if name == "push":
+            cmd.add_argument("sample", help="a sample written by classify sample (.jsonl)")
+            cmd.add_argument("--annotators", type=int, default=1, choices=(1, 2, 3), help="annotators per measure")
+            cmd.add_argument("--project", help="project id or title (default: one named after the sample)")
+        else:
+            cmd.add_argument("--project", required=True, help="project id or title")
+            cmd.add_argument("--out", required=True, help="annotations (.jsonl)")
+        cmd.add_argument("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL)")
+        cmd.add_argument("--api-key", help="API key (default: $LABEL_STUDIO_API_KEY)")
+        cmd.add_argument("--scheme", default="codebook", help="label scheme (shipped name or YAML file)")
+        cmd.set_defaults(func=func)
+    ex = ansub.add_parser("export", help="the sample as Label Studio import JSON (for a Label Studio elsewhere)")
+    ex.add_argument("sample")
+    ex.add_argument("--out", required=True, help="tasks to import (.json)")
+    ex.add_argument("--config-out", help="also write the labelling interface (.xml)")
+    ex.add_argument("--scheme", default="codebook")
+    ex.set_defaults(func=cmd_annotate_export)
+    im = ansub.add_parser("import", help="Label Studio's JSON export -> annotations JSONL")
+    im.add_argument("export", help="a Label Studio JSON export")
+    im.add_argument("--out", required=True, help="annotations (.jsonl)")
+    im.add_argument("--scheme", default="codebook")
+    im.set_defaults(func=cmd_annotate_import)
 
     e = sub.add_parser("explain", help="why a measure gets its label: nearest labelled measures, top terms")
     e.add_argument("text", nargs="*", help="measure texts")

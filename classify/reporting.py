@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from classify.errors import InputError
-from classify.labels import LabelScheme, scheme_for_labels
-from classify.schema import PredictionSchema
+from classify.labels import LabelScheme
+from classify.schema import read_predictions
 
 CHART_NOTICES = 40  # notices drawn in the per-notice chart (the largest); the table below it lists them all
 REVIEW_SHOWN = 200  # measures of the review queue listed on the page, least confident first
@@ -38,57 +37,6 @@ _CJK_FILE = re.compile(r"cjk|wqy|wenquanyi|droidsansfallback|uming|ukai|sourceha
 
 
 # --- reading ----------------------------------------------------------------------------------
-
-
-def _truthy(value: object) -> bool:
-    """needs_review as JSONL (true), the local CSV (True) or Spark's CSV (true) writes it."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value) and not (isinstance(value, float) and np.isnan(value))
-
-
-def read_predictions(path: str | Path) -> tuple[pd.DataFrame, LabelScheme]:
-    """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised, and
-    the label scheme they use (read from their ``prob_`` columns). Labels outside it, confidences that are not
-    numbers in [0, 1] and files without rows are refused with one line naming the file and the row."""
-    from classify.fileio import iter_jsonl
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if suffix == ".jsonl":
-        frame = pd.DataFrame([obj for _, obj in iter_jsonl(path, InputError)])
-    elif suffix == ".csv":
-        # every column as text ("NA" is a notice name, not a missing value); numbers converted below
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        raise InputError(f"{path}: predictions must be .jsonl, .csv or .parquet")
-    schema = PredictionSchema.from_columns(frame.columns)
-    missing = [c for c in schema.required if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: not a predictions file (no column {', '.join(missing)}); "
-                         "make one with classify predict --out")
-    if frame.empty:
-        raise InputError(f"{path}: no predictions in the file (a header only)")
-    scheme = scheme_for_labels(schema.labels) if schema.labels else scheme_for_labels(None)
-    frame = frame.reset_index(drop=True)
-    bad = [i for i, v in enumerate(frame["label"]) if v not in scheme]
-    if bad:
-        raise InputError(f"{path}: row {bad[0] + 1}: label {frame['label'][bad[0]]!r} is not a category of the "
-                         f"predictions ({', '.join(scheme.labels)}); {len(bad)} row(s) like it")
-    confidence = pd.to_numeric(frame["confidence"], errors="coerce")
-    for i, (raw, value) in enumerate(zip(frame["confidence"], confidence, strict=True)):
-        if not 0.0 <= value <= 1.0:  # NaN too: not a number
-            raise InputError(f"{path}: row {i + 1}: confidence {raw!r} is not a number between 0 and 1")
-    frame["confidence"] = confidence
-    frame["notice"] = frame["notice"].astype(str)
-    frame["needs_review"] = [_truthy(v) for v in frame["needs_review"]]
-    if "date" in frame and pd.api.types.is_datetime64_any_dtype(frame["date"]):
-        frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")  # Parquet written by other tools keeps timestamps
-    return frame, scheme
 
 
 def _year(date: object) -> str | None:
@@ -317,8 +265,54 @@ def _card_html(card: Mapping[str, Any] | None) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
+def read_validation(path: str | Path, frame: pd.DataFrame) -> dict[str, Any]:
+    """A ``classify validate --json`` result, checked to belong to these predictions (the sample's hash)."""
+    from classify.errors import InputError
+    from classify.validation import predictions_sha256
+
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a validation result ({type(exc).__name__}); write one with "
+                         "classify validate … --json") from None
+    if not isinstance(result, dict) or not {"shares", "accuracy", "design"} <= set(result):
+        raise InputError(f"{path}: not a validation result; write one with classify validate … --json")
+    if "id" in frame and result["design"].get("predictions_sha256") not in (None, predictions_sha256(frame)):
+        raise InputError(f"{path}: validates another predictions file than this one; validate these predictions")
+    return result
+
+
+def _interval(e: Mapping[str, float]) -> str:
+    return f"{e['estimate']:.1%} <small>[{e['low']:.1%}, {e['high']:.1%}]</small>"
+
+
+def _validation_html(validation: Mapping[str, Any] | None, numbers: Mapping[str, Any], scheme: LabelScheme) -> str:
+    if not validation:
+        return ("<p>No validation sample: the shares above count the model's labels (classify-and-count), whose "
+                "errors pass into them. Draw one with <code>classify sample</code>, code it, then "
+                "<code>classify validate … --json</code> and <code>--validation</code> here.</p>")
+    total = max(numbers["measures"], 1)
+    rows = []
+    for lab in scheme.labels:
+        if lab not in validation["shares"]:
+            continue
+        raw = numbers["labels"].get(lab, 0) / total
+        rows.append(f'<tr><td><i class="swatch" style="background:{scheme.colour(lab)}"></i>{_e(lab)} '
+                    f'{_e(scheme.name_zh(lab))}</td><td class="n">{raw:.1%}</td>'
+                    f'<td class="n">{_interval(validation["shares"][lab])}</td></tr>')
+    return (f'<p><b id="n-validated">{validation["n_validated"]}</b> of {validation["n_predictions"]} measures were '
+            f"coded blind by people; accuracy of the model's labels on these predictions: "
+            f'{_interval(validation["accuracy"])} ({int(round(validation.get("level", 0.95) * 100))}% intervals).</p>'
+            "<table><tr><th>category</th><th>model's labels (raw count)</th><th>validated share [95% interval]</th>"
+            f"</tr>{''.join(rows)}</table>")
+
+
 def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], scheme: LabelScheme, *, source: str,
-                model_card: Mapping[str, Any] | None = None, review_limit: int = REVIEW_SHOWN) -> str:
+                model_card: Mapping[str, Any] | None = None, review_limit: int = REVIEW_SHOWN,
+                validation: Mapping[str, Any] | None = None) -> str:
     labels = scheme.labels
     per_notice = numbers["per_notice"]
     biggest = dict(sorted(per_notice.items(), key=lambda kv: -sum(kv[1].values()))[:CHART_NOTICES])
@@ -341,6 +335,7 @@ def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], scheme: LabelSc
 <span class="stat"><b id="n-notices">{numbers['notices']}</b> notices</span>
 <span class="stat"><b id="n-review">{numbers['review']}</b> need review</span></p>
 <p class="legend">{legend}</p>
+<h2>Validated shares</h2>{_validation_html(validation, numbers, scheme)}
 <h2>Per notice</h2>{chart_note}{mix_chart(shown, "notice", scheme)}
 <details{' open' if len(per_notice) <= CHART_NOTICES else ''}><summary>counts per notice</summary>
 {_count_table(per_notice, "notice", labels)}</details>
@@ -354,13 +349,16 @@ def render_html(frame: pd.DataFrame, numbers: Mapping[str, Any], scheme: LabelSc
 """
 
 
-def build_report(predictions_path: str | Path, out_html: str | Path, *,
-                 model_card: dict | None = None) -> dict[str, Any]:
-    """Write the one-page report on ``predictions_path`` to ``out_html`` (atomically); return its numbers."""
+def build_report(predictions_path: str | Path, out_html: str | Path, *, model_card: dict | None = None,
+                 validation_path: str | Path | None = None) -> dict[str, Any]:
+    """Write the one-page report on ``predictions_path`` to ``out_html`` (atomically); return its numbers.
+
+    ``validation_path``: a ``classify validate --json`` result for these predictions, shown beside the counts."""
     from classify.fileio import atomic_write_text
 
     frame, scheme = read_predictions(predictions_path)
+    validation = read_validation(validation_path, frame) if validation_path else None
     numbers = report_numbers(frame, scheme.labels)
     atomic_write_text(out_html, render_html(frame, numbers, scheme, source=Path(predictions_path).name,
-                                            model_card=model_card))
-    return {**numbers, "out": str(out_html)}
+                                            model_card=model_card, validation=validation))
+    return {**numbers, "out": str(out_html), "validated": validation["n_validated"] if validation else 0}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from classify.labels import PROB_PREFIX, LabelScheme, prob_column
@@ -94,3 +95,64 @@ class PredictionSchema:
 
         return Schema([ColSpec("string", "text"), ColSpec("string", "heading", required=False),
                        ColSpec("string", "issuer", required=False)])
+
+
+# --- a file of prediction rows ---------------------------------------------------------------------
+
+
+def _truthy(value: object) -> bool:
+    """needs_review as JSONL (true), the local CSV (True) or Spark's CSV (true) writes it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) and not (isinstance(value, float) and value != value)  # NaN: missing
+
+
+def read_predictions(path: str | Path):
+    """Rows written by ``classify predict`` (.jsonl, .csv, or the spark engine's .parquet), types normalised, and
+    the label scheme they use (read from their ``prob_`` columns; the codebook's five for a file without them). Labels outside it, confidences that are not
+    numbers in [0, 1] and files without rows are refused with one line naming the file and the row."""
+    import pandas as pd
+
+    from classify.errors import InputError
+    from classify.fileio import iter_jsonl
+    from classify.labels import scheme_for_labels
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if suffix == ".jsonl":
+        frame = pd.DataFrame([obj for _, obj in iter_jsonl(path, InputError)])
+    elif suffix == ".csv":
+        # every column as text ("NA" is a notice name, not a missing value); numbers converted below
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        raise InputError(f"{path}: predictions must be .jsonl, .csv or .parquet")
+    schema = PredictionSchema.from_columns(frame.columns)
+    missing = [c for c in schema.required if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: not a predictions file (no column {', '.join(missing)}); "
+                         "make one with classify predict --out")
+    if frame.empty:
+        raise InputError(f"{path}: no predictions in the file (a header only)")
+    scheme = scheme_for_labels(schema.labels) if schema.labels else scheme_for_labels(None)
+    frame = frame.reset_index(drop=True)
+    bad = [i for i, v in enumerate(frame["label"]) if v not in scheme]
+    if bad:
+        raise InputError(f"{path}: row {bad[0] + 1}: label {frame['label'][bad[0]]!r} is not a category of the "
+                         f"predictions ({', '.join(scheme.labels)}); {len(bad)} row(s) like it")
+    confidence = pd.to_numeric(frame["confidence"], errors="coerce")
+    for i, (raw, value) in enumerate(zip(frame["confidence"], confidence, strict=True)):
+        if not 0.0 <= value <= 1.0:  # NaN too: not a number
+            raise InputError(f"{path}: row {i + 1}: confidence {raw!r} is not a number between 0 and 1")
+    frame["confidence"] = confidence
+    for column in schema.prob_columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["notice"] = frame["notice"].astype(str)
+    frame["needs_review"] = [_truthy(v) for v in frame["needs_review"]]
+    if "date" in frame and pd.api.types.is_datetime64_any_dtype(frame["date"]):
+        frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")  # Parquet written by other tools keeps timestamps
+    frame.attrs["source"] = str(path)
+    return frame, scheme

@@ -108,23 +108,9 @@ def load_predictions(path: str | Path) -> pd.DataFrame:
     CSV cells are read as text ("NA" is a notice name, not a missing value), then ``prob_`` and
     ``confidence`` columns become numbers.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        frame = _load_jsonl(path).drop(columns="_line")
-    elif suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        raise InputError(f"{path}: predictions must be .jsonl, .csv or .parquet")
-    for col in frame.columns:
-        if col.startswith("prob_") or col == "confidence":
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    frame.attrs["source"] = str(path)
-    return frame
+    from classify.schema import read_predictions
+
+    return read_predictions(path)[0]
 
 
 def _load_jsonl(path: str | Path) -> pd.DataFrame:
@@ -957,8 +943,8 @@ def _group_estimates(predictions: pd.DataFrame, column: str, keys: pd.Series, na
         assumption = (f"none: the sample is stratified by {column}" if column in strata else
                       f"none: every stratum holds one {column}")
     else:
-        assumption = (f"model-based: the sample is not stratified by {column}; within each stratum a {column}'s "
-                      f"true-label mix is modelled as varying around the stratum's (its own coded rows count fully, "
+        assumption = (f"model-based: the sample is not stratified by {column}; within each stratum, the true-label "
+                      f"mix of each {column} is modelled as varying around the stratum's (its own coded rows count fully, "
                       f"the stratum's mix as {group_prior_rows:g} rows); stratify by {column} for design-based "
                       "estimates")
     return {"stratified": stratified, "assumption": assumption, "values": out}

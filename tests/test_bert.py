@@ -1,4 +1,5 @@
-"""BertMeasureClassifier on a tiny randomly initialised BERT built on the fly (no hub, seconds on CPU)."""
+"""BertMeasureClassifier (classify/models/bert.py) on a tiny randomly initialised BERT built on the fly (no hub,
+seconds on CPU). Every test that fine-tunes it is slow; the fast loop keeps those that need no training."""
 
 from __future__ import annotations
 
@@ -119,6 +120,7 @@ def test_training_data_uses_real_labels() -> None:
     assert set(y) <= set(LABELS) and len(set(y)) >= 3
 
 
+@pytest.mark.slow
 def test_loss_decreases(fitted: BertMeasureClassifier) -> None:
     losses = fitted.loss_history_
     assert len(losses) == 15 * 5  # 40 rows / batch 8 = 5 steps per epoch
@@ -126,6 +128,7 @@ def test_loss_decreases(fitted: BertMeasureClassifier) -> None:
     assert last < 0.6 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_predicts_training_data(fitted: BertMeasureClassifier) -> None:
     X, y = training_frame()
     assert list(fitted.classes_) == sorted(set(y))
@@ -133,6 +136,7 @@ def test_predicts_training_data(fitted: BertMeasureClassifier) -> None:
     assert accuracy >= 0.8, accuracy
 
 
+@pytest.mark.slow
 def test_predict_proba_shape_and_columns(fitted: BertMeasureClassifier) -> None:
     X, _ = training_frame()
     proba = fitted.predict_proba(X)
@@ -144,6 +148,7 @@ def test_predict_proba_shape_and_columns(fitted: BertMeasureClassifier) -> None:
     assert fitted.predict_proba(X.iloc[:0]).shape == (0, len(fitted.classes_))
 
 
+@pytest.mark.slow
 def test_save_load_in_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
     X, _ = training_frame()
     fitted.save(tmp_path / "clf")
@@ -162,6 +167,7 @@ def test_save_load_in_process(fitted: BertMeasureClassifier, tmp_path: Path) -> 
     np.testing.assert_allclose(loaded.predict_proba(X), fitted.predict_proba(X), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_save_load_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
     X, _ = training_frame()
     fitted.save(tmp_path / "clf")
@@ -185,6 +191,7 @@ def test_save_load_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Pat
     np.testing.assert_allclose(np.array(out["proba"]), fitted.predict_proba(X), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_same_training(tiny_bert: Path) -> None:
     X, y = training_frame()
     again = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=2)).fit(X, y)
@@ -192,6 +199,7 @@ def test_same_seed_same_training(tiny_bert: Path) -> None:
     np.testing.assert_allclose(repeat.loss_history_, again.loss_history_, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_use_heading(tiny_bert: Path) -> None:
     X, y = training_frame()
     clf = BertMeasureClassifier(pretrained=str(tiny_bert), input_text="heading+measure", **fast_params(epochs=2)).fit(X, y)
@@ -206,6 +214,7 @@ def test_use_heading(tiny_bert: Path) -> None:
     assert set(encoded["token_type_ids"]) == {0, 1}
 
 
+@pytest.mark.slow
 def test_use_heading_truncates_heading_first(tiny_bert: Path) -> None:
     X, y = training_frame()
     clf = BertMeasureClassifier(pretrained=str(tiny_bert), input_text="heading+measure", **fast_params(epochs=1, max_length=20))
@@ -243,6 +252,7 @@ def test_upper_layers_fed_lower_states_give_the_full_models_logits(tiny_bert: Pa
     assert type(model.bert.embeddings).__name__ == "BertEmbeddings"
 
 
+@pytest.mark.slow
 def test_frozen_cache_trains_like_running_the_frozen_layers_every_step(tiny_bert: Path, tmp_path: Path) -> None:
     """Without dropout the frozen layers are a fixed function, so caching their output must not change training."""
     import shutil
@@ -268,6 +278,7 @@ def test_frozen_cache_trains_like_running_the_frozen_layers_every_step(tiny_bert
     assert len(fits[True].model_.bert.encoder.layer) == 2  # the full stack is back for prediction and saving
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_and_its_dtype_is_kept_with_the_model(tiny_bert: Path, tmp_path: Path) -> None:
     """bf16 autocast for the training steps (emulated where the CPU lacks it): the loss still falls, weights and
     predictions stay fp32, and the saved model records the dtype it was trained in."""
@@ -284,6 +295,7 @@ def test_bf16_training_learns_and_its_dtype_is_kept_with_the_model(tiny_bert: Pa
     assert BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=1)).fit(X, y).train_dtype_ is None
 
 
+@pytest.mark.slow
 def test_int8_schemes_quantise_the_chosen_layers(fitted: BertMeasureClassifier) -> None:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
@@ -366,6 +378,7 @@ def test_missing_pretrained_model_is_reported(tmp_path: Path, monkeypatch: pytes
         BertMeasureClassifier(pretrained="m3e-small", progress=False).fit(X, y)
 
 
+@pytest.mark.slow
 def test_unfitted_and_bad_input(tiny_bert: Path) -> None:
     clf = BertMeasureClassifier(pretrained=str(tiny_bert), progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -378,12 +391,13 @@ def test_unfitted_and_bad_input(tiny_bert: Path) -> None:
     assert np.isfinite(clf.predict_proba(pd.DataFrame({"text": ["规范干部档案管理"]}))).all()
 
 
+@pytest.mark.slow
 def test_logged_to_mlflow_reloads_in_fresh_process(fitted: BertMeasureClassifier, tmp_path: Path) -> None:
     """The pyfunc model logged by training reproduces the in-memory probabilities in a new process."""
     import mlflow
 
     from classify.models.trained import TrainedModel
-    from classify.tracking import log_pyfunc_model
+    from classify.tracking.pyfunc import log_pyfunc_model
 
     X, _ = training_frame()
     X = X.head(6)

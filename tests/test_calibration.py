@@ -11,6 +11,7 @@ from classify.calibration import (
     brier_score,
     cross_fitted_calibration,
     expected_calibration_error,
+    label_index,
     review_threshold,
     secondary_threshold,
 )
@@ -70,8 +71,18 @@ def test_review_threshold_reaches_the_target_with_fewest_flags() -> None:
 def test_secondary_threshold_matches_given_secondaries() -> None:
     proba = np.array([[0.6, 0.35, 0.05, 0, 0], [0.9, 0.05, 0.05, 0, 0], [0.55, 0.4, 0.05, 0, 0]])
     secondary = [LABELS[1], None, LABELS[1]]
-    t, m = secondary_threshold(proba, secondary)
+    t, m = secondary_threshold(proba, secondary, LABELS)
     assert 0.05 < t <= 0.35 and m["precision"] == 1.0 and m["recall"] == 1.0
+    # the labels are the scheme's: a three-category scheme names its own runner-ups
+    coarse = ("party_building", "internal_management", "line_work")
+    t3, m3 = secondary_threshold(proba[:, :3], ["internal_management", None, "internal_management"], coarse)
+    assert (t3, m3) == (t, m)
+
+
+def test_label_index_follows_the_schemes_order() -> None:
+    assert label_index(["finance", "political_study", "tech_policy"], LABELS).tolist() == [2, 0, 4]
+    assert label_index(["line_work", "party_building"], ("party_building", "internal_management", "line_work")).tolist() \
+        == [2, 0]
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic"])

@@ -1,98 +1,20 @@
-"""The shipped labelled data agrees with the segmenter and the codebook's label set."""
+"""Labelled data (classify/dataset.py): loading and validating a JSONL file, label coverage; bad data stops ``train``
+with one line naming file:line before any MLflow run exists."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+import warnings
 from pathlib import Path
 
 import pytest
+from helpers import SUBSET_NOTICES, TFIDF_CONFIG, assert_one_line, run, store_runs, subset_rows, write_jsonl
 
-from classify.dataset import DataError, load_labelled
+from classify.dataset import LabelCoverageWarning, check_label_coverage, load_labelled
+from classify.errors import DataError, TrackingError
 from classify.fileio import write_records
-from classify.labels import LABELS
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "measures.jsonl"
-
-
-def _corpus():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("build_corpus", DATA.parents[1] / "experiments" / "build_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    """Every measure the reader and segmenter cut from every notice of the corpus, with provenance."""
-    with pytest.warns(UserWarning):  # the folders hold sources.jsonl beside the notices
-        return _corpus().corpus_measures()
-
-
-def _not_measures() -> set[str]:
-    ids = set()
-    for path in (DATA.parent / "labels").glob("*.jsonl"):
-        ids |= {r["id"] for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("not_a_measure")}
-    return ids
-
-
-def test_labelled_ids_are_exactly_the_segmenter_ids(corpus):
-    dropped = _not_measures()
-    segmented = [m["id"] for m in corpus if m["id"] not in dropped]
-    labelled = [json.loads(line)["id"] for line in DATA.read_text(encoding="utf-8").splitlines()]
-    assert labelled == segmented
-    assert len(dropped) <= 10  # only a handful of cut-off fragments are not measures
-
-
-def test_labelled_texts_and_provenance_match_segmenter(corpus):
-    by_id = {m["id"]: m for m in corpus}
-    df = load_labelled(DATA)
-    for row in df.itertuples():
-        m = by_id[row.id]
-        assert row.text == m["text"] and row.text_simplified == m["text_simplified"]
-        assert list(row.heading_path) == m["heading_path"]
-        assert (row.issuer, row.issuer_kind, row.source) == (m["issuer"], m["issuer_kind"], m["source"])
-
-
-def test_corpus_covers_many_issuers_and_every_category():
-    from classify.notices.issuers import ISSUER_KINDS
-
-    df = load_labelled(DATA)
-    assert set(df["label"]) == set(LABELS)
-    assert set(df["issuer_kind"]) <= set(ISSUER_KINDS) and set(df["source"]) == {"real", "synthetic"}
-    new = df[df["issuer_kind"] != "science_bureau"]
-    assert len(new) >= 350 and new["issuer"].nunique() >= 30 and new["issuer_kind"].nunique() >= 8
-    counts = Counter(df["label"])
-    assert counts["ideology"] >= 60 and counts["personnel"] >= 60 and counts["finance"] >= 90
-    assert (new["label"] == "tech_policy").sum() >= 80  # line work of issuers that are not science bureaus
-    real_new = new[new["source"] == "real"]
-    assert real_new["url"].str.startswith("http").all()
-    assert (df.groupby("label")["notice_id"].nunique() >= 2).all()
-    assert df["secondary_label"].dropna().isin(LABELS).all()
-    assert (df["secondary_label"].dropna() != df.loc[df["secondary_label"].notna(), "label"]).all()
-
-
-def test_second_coder_covers_a_third_of_the_new_measures():
-    second = [json.loads(line) for line in (DATA.parent / "second_coder_corpus.jsonl").read_text().splitlines()]
-    df = load_labelled(DATA)
-    new_ids = set(df.loc[df["issuer_kind"] != "science_bureau", "id"]) | _not_measures()
-    ids = {r["id"] for r in second}
-    assert len(ids) == len(second) and ids <= new_ids
-    assert len(ids) >= 0.3 * len(new_ids)
-    assert {r["label"] for r in second} <= set(LABELS)
-
-
-def test_datasheet_counts_match_data():
-    df = load_labelled(DATA)
-    sheet = (DATA.parent / "README.md").read_text(encoding="utf-8")
-    counts = Counter(df["label"])
-    total_row = "| total | " + " | ".join(str(counts[lab]) for lab in LABELS) + f" | {len(df)} |"
-    assert total_row in sheet
-    for kind, part in df.groupby("issuer_kind"):
-        row = f"| {kind} | " + " | ".join(str((part["label"] == lab).sum()) for lab in LABELS) + f" | {len(part)} |"
-        assert row in sheet, kind
+# --- loading ------------------------------------------------------------------------------------
 
 
 def test_loader_rejects_unknown_label_and_duplicates(tmp_path):
@@ -107,52 +29,6 @@ def test_loader_rejects_unknown_label_and_duplicates(tmp_path):
         load_labelled(p)
 
 
-def test_write_records_is_atomic_on_bad_suffix(tmp_path):
-    target = tmp_path / "out.txt"
-    with pytest.raises(ValueError):
-        write_records([{"a": 1}], target)
-    assert not target.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_sample_labels_match_segmenter_ids():
-    # data/samples: synthetic notices of other issuers, labelled separately, for the benchmark's
-    # out-of-domain check; they must stay attached to what the segmenter cuts.
-    from classify.notices.reading import iter_notice_paths, read_notice
-    from classify.notices.segmenting import segment_notice
-
-    samples = DATA.parent / "samples"
-    with pytest.warns(UserWarning, match="measures.jsonl"):
-        paths = iter_notice_paths([samples])[0]
-    ids = [m.id for p in paths for m in segment_notice(read_notice(p))]
-    labelled = load_labelled(samples / "measures.jsonl")
-    assert labelled["id"].tolist() == ids
-    assert set(labelled["label"]) == set(LABELS)
-
-
-def test_second_coder_sample_stays_attached():
-    # data/second_coder_sample.jsonl: an independent second labelling of 80 measures (datasheet,
-    # "Second coding"); its ids must stay those of labelled measures and its labels valid.
-    import json
-
-    second = [json.loads(line) for line in (DATA.parent / "second_coder_sample.jsonl").read_text().splitlines()]
-    first = set(load_labelled(DATA)["id"])
-    assert len(second) == 80 and len({r["id"] for r in second}) == 80
-    assert {r["id"] for r in second} <= first
-    assert {r["label"] for r in second} <= set(LABELS)
-    assert {r["secondary_label"] for r in second} <= set(LABELS) | {None}
-
-
-def test_seeds_are_byte_identical_to_shared_copies():
-    repo = DATA.parents[1]
-    shared = repo.parent / "shared" / "seeds"
-    if not shared.is_dir():
-        pytest.skip("../shared/seeds is not beside this checkout")
-    ours = sorted(p.name for p in (repo / "seeds").iterdir())
-    assert ours == sorted(p.name for p in shared.iterdir())
-    for name in ours:
-        assert (repo / "seeds" / name).read_bytes() == (shared / name).read_bytes(), name
-
-
 def test_missing_simplified_text_is_made_from_published_text(tmp_path):
     p = tmp_path / "d.jsonl"
     write_records([{"id": "a", "notice_id": "n1", "text": "黨組學習", "label": "political_study"},
@@ -164,3 +40,149 @@ def test_missing_simplified_text_is_made_from_published_text(tmp_path):
     from classify.inputs import HEADING, model_input
 
     assert model_input(df)[HEADING].tolist() == ["", "一、财务管理"]  # the model boundary simplifies headings
+
+
+def test_optional_fields_get_their_defaults(tmp_path: Path) -> None:
+    p = write_jsonl(tmp_path / "d.jsonl", [
+        {"id": "a", "notice_id": "n1", "text": "规范报销", "label": "finance", "issuer": "中共某县教育局党组"},
+        {"id": "b", "notice_id": "n2", "text": "学习党章", "label": "political_study", "source": "user",
+         "secondary_label": "ideology"}])
+    df = load_labelled(p)
+    assert df["issuer_kind"].tolist() == ["education", "other"]  # derived from the issuer
+    assert df["source"].tolist() == ["real", "user"]  # a user's own checked measures are a source
+    assert df["secondary_label"].tolist() == [None, "ideology"]
+    write_jsonl(p, [{"id": "a", "notice_id": "n1", "text": "规范报销", "label": "finance", "source": "web"}])
+    with pytest.raises(DataError, match=r"d.jsonl:1: source must be one of real, synthetic, user, not 'web'"):
+        load_labelled(p)
+
+
+def test_jsonl_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "notice_id": "n", "text": "规范报销", "label": "finance"},
+                                               ensure_ascii=False).encode("utf-8") + b"\n")
+    assert load_labelled(p)["id"].tolist() == ["a"]
+
+
+# --- label coverage -----------------------------------------------------------------------------
+
+
+def test_a_category_missing_from_the_data_warns(tmp_path: Path) -> None:
+    rows = [r for r in subset_rows() if r["label"] != "ideology"]
+    df = load_labelled(write_jsonl(tmp_path / "d.jsonl", rows))
+    with pytest.warns(LabelCoverageWarning, match="no measure is labelled 'ideology'"):
+        check_label_coverage(df, "d.jsonl")
+
+
+def test_coverage_is_checked_against_the_schemes_labels(tmp_path: Path) -> None:
+    from classify.labels import load_scheme
+
+    coarse = load_scheme("coarse3")
+    rows = [r for r in subset_rows() if r["label"] != "tech_policy"]
+    df = load_labelled(write_jsonl(tmp_path / "d.jsonl", rows), coarse)
+    with pytest.warns(LabelCoverageWarning) as caught:
+        thin = check_label_coverage(df, "d.jsonl", coarse.labels)
+    assert thin == ["line_work"] and len(caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_label_coverage(load_labelled(write_jsonl(tmp_path / "all.jsonl", subset_rows())), "x") == []
+
+
+# --- bad data stops train before any run --------------------------------------------------------
+
+
+def _unknown_label(rows: list[dict]) -> tuple[list[dict], str]:
+    rows[4]["label"] = "party_building"
+    return rows, ":5: unknown label 'party_building'"
+
+
+def _duplicate_ids(rows: list[dict]) -> tuple[list[dict], str]:
+    rows[7]["id"] = rows[2]["id"]
+    return rows, f"duplicate id '{rows[2]['id']}' on lines 3, 8"
+
+
+def _empty_text(rows: list[dict]) -> tuple[list[dict], str]:
+    rows[1]["text"] = "  \u3000 "
+    rows[1].pop("text_simplified", None)
+    return rows, f":2: empty text for id '{rows[1]['id']}'"
+
+
+def _missing_field(rows: list[dict]) -> tuple[list[dict], str]:
+    del rows[3]["label"]
+    return rows, ":4: missing field(s) label"
+
+
+def _one_notice(rows: list[dict]) -> tuple[list[dict], str]:
+    return [r for r in rows if r["notice_id"] == SUBSET_NOTICES[0]], "at least two notices"
+
+
+DATA_CASES = {
+    "unknown-label": _unknown_label,
+    "duplicate-ids": _duplicate_ids,
+    "empty-text": _empty_text,
+    "missing-field": _missing_field,
+    "one-notice": _one_notice,
+}
+
+
+@pytest.mark.filterwarnings("ignore::classify.dataset.LabelCoverageWarning")  # one-notice warns, then fails
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_bad_data_fails_before_any_run(case: str, work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows, problem = DATA_CASES[case](subset_rows())
+    path = write_jsonl(work / f"{case}.jsonl", rows)
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={path}", "--quiet")
+    assert code == 2
+    assert_one_line(err, str(path), problem)
+    assert store_runs(work / "store") == 0
+
+
+@pytest.mark.parametrize("row, problem", [({"notice_id": None}, "'notice_id' must be a non-empty string"),
+                                          ({"notice_id": 7}, "'notice_id' must be a non-empty string"),
+                                          ({"text": 12345}, "'text' must be a string")])
+def test_bad_rows_fail_before_any_run(row: dict, problem: str, work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = subset_rows()
+    rows[2] = {**rows[2], **row}
+    data = write_jsonl(work / "d.jsonl", rows)
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={data}", "--quiet")
+    assert code == 2
+    assert_one_line(err, f"{data}:3:", problem)
+    assert not (work / "store" / "mlflow.db").exists()
+
+
+def test_missing_data_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = work / "nowhere.jsonl"
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={path}", "--quiet")
+    assert code == 2
+    assert_one_line(err, str(path), "labelled data file not found")
+    assert store_runs(work / "store") == 0
+
+
+def test_data_not_json(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = work / "broken.jsonl"
+    path.write_text(json.dumps(subset_rows()[0], ensure_ascii=False) + "\n{\"id\": \"x\", \n", encoding="utf-8")
+    code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={path}", "--quiet")
+    assert code == 2
+    assert_one_line(err, f"{path}:2", "not valid JSON")
+    assert store_runs(work / "store") == 0
+
+
+def test_category_in_one_notice_warns_before_tracking(work: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """'finance' only in one notice: a LabelCoverageWarning naming label and notice, before any MLflow call."""
+    only = SUBSET_NOTICES[1]
+    rows = [r for r in subset_rows() if r["label"] != "finance" or r["notice_id"] == only]
+    path = write_jsonl(work / "thin.jsonl", rows)
+    seen_at_connect: list[str] = []
+
+    def stop_at_connect(*args, **kwargs):
+        seen_at_connect.extend(str(w.message) for w in caught if issubclass(w.category, LabelCoverageWarning))
+        raise TrackingError("test stops here, before the tracking store is touched")
+
+    monkeypatch.setattr("classify.tracking.run.connect", stop_at_connect)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run(capsys, "train", "--config", TFIDF_CONFIG, "--set", f"data.path={path}", "--quiet")
+    assert code == 2 and "test stops here" in err
+    assert seen_at_connect == [
+        f"{path}: label 'finance' occurs only in notice {only}; the fold holding it out trains without it"
+    ]
+    assert store_runs(work / "store") == 0

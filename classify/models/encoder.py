@@ -73,6 +73,9 @@ class EncoderMeasureClassifier(MeasureClassifier):
         codebook_anchors: bool = False,
         anchor_weight: Annotated[float, Field(gt=0)] = 1.0,
         quantize: Literal["none", "int8"] = "none",
+        # embedding on the CPU: fp32, or bf16 autocast (matrix products in bf16; auto takes it where the CPU
+        # multiplies bf16 in hardware). CUDA always runs bf16 autocast.
+        precision: Literal["auto", "fp32", "bf16"] = "fp32",
         device: Literal["auto", "cpu", "cuda"] = "auto",
         input_text: InputText = "measure",
         seed: int = 0,
@@ -90,6 +93,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.codebook_anchors = codebook_anchors
         self.anchor_weight = anchor_weight
         self.quantize = quantize
+        self.precision = precision
         self.device = device
         self.input_text = input_text
         self.seed = seed
@@ -106,6 +110,8 @@ class EncoderMeasureClassifier(MeasureClassifier):
         torch.set_num_threads(self.num_threads or tu.cpu_count())
         tu.tune_allocator()
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
+        if self.device_ == "cpu":
+            self.autocast_dtype_ = tu.autocast_dtype("cpu", self.precision)  # the same rule as BERT's training
         with tu.quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=local)
             model = AutoModel.from_pretrained(path, local_files_only=local, dtype=torch.float32)
@@ -118,7 +124,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
 
     def _key(self, text: str) -> tuple:
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
-        return (self.encoder_id_, self.pooling, self.max_length, self.quantize, digest)
+        return (self.encoder_id_, self.pooling, self.max_length, self.quantize, self.autocast_dtype_, digest)
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch

@@ -47,10 +47,11 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
-def training_dtype(device: str, precision: str, native_cpu_bf16: bool | None = None) -> str | None:
-    """Autocast dtype of the training steps: ``fp32`` none, ``bf16`` bfloat16, ``auto`` bfloat16 on CUDA and on
-    CPUs with hardware bf16 (about twice the fp32 speed of a BERT layer's forward and backward there), else none.
-    Weights, optimiser state and the loss stay fp32 in every case."""
+def autocast_dtype(device: str, precision: str, native_cpu_bf16: bool | None = None) -> str | None:
+    """The autocast dtype for a ``precision`` setting (BERT's training steps, the encoder's embedding): ``fp32``
+    none, ``bf16`` bfloat16, ``auto`` bfloat16 on CUDA and on CPUs with hardware bf16 (about twice the fp32 speed
+    of a BERT layer's forward and backward there), else none. Weights (and BERT's optimiser state and loss) stay
+    fp32 in every case."""
     if precision == "fp32":
         return None
     if precision == "bf16" or device == "cuda":

@@ -55,8 +55,11 @@ def run_metric(run_id: str, metric: str, client: Any = None) -> float | None:
     return None
 
 
-def decide_promotion(name: str, metric: str, value: float | None) -> Promotion:
-    """Whether a run whose ``metric`` is ``value`` takes ``champion`` of registered model ``name``."""
+def decide_promotion(name: str, metric: str, value: float | None, scheme: str = "codebook") -> Promotion:
+    """Whether a run whose ``metric`` is ``value`` takes ``champion`` of registered model ``name``.
+
+    Only a run of the champion's label scheme is compared: another scheme's metric is not computed the same way,
+    and its model would change the columns every user of ``@champion`` gets."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -68,7 +71,16 @@ def decide_promotion(name: str, metric: str, value: float | None) -> Promotion:
         champion = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         return Promotion(True, f"no champion yet: this run takes it ({metric} {value:.3f})")
-    best = run_metric(champion.run_id or champion.tags.get("run_id", ""), metric, client)
+    champion_run = champion.run_id or champion.tags.get("run_id", "")
+    try:
+        champion_scheme = client.get_run(champion_run).data.tags.get("label_scheme", "codebook")
+    except MlflowException:
+        champion_scheme = None
+    if champion_scheme is not None and champion_scheme != scheme:
+        return Promotion(False, f"the champion (v{champion.version}) predicts the {champion_scheme!r} categories, this run "
+                                f"the {scheme!r} ones: not comparable; champion unchanged (register it under another "
+                                "name with tracking.registered_model)")
+    best = run_metric(champion_run, metric, client)
     if best is None:
         return Promotion(False, f"the champion (v{champion.version}) has no {metric} to compare with; champion "
                                 "unchanged (retrain its config, or move the alias by hand)")
@@ -79,7 +91,7 @@ def decide_promotion(name: str, metric: str, value: float | None) -> Promotion:
 
 
 def register(model_uri: str, name: str, run_id: str, *, promote: bool, metric: str,
-             value: float | None) -> tuple[str, Promotion | None]:
+             value: float | None, scheme: str = "codebook") -> tuple[str, Promotion | None]:
     """Register a version with alias ``candidate``; with ``promote``, move ``champion`` if the run wins on ``metric``.
 
     A Ctrl-C, SIGTERM or error while registering puts the aliases back and drops the version."""
@@ -105,7 +117,7 @@ def register(model_uri: str, name: str, run_id: str, *, promote: bool, metric: s
             client.set_registered_model_alias(name, "candidate", mv.version)
             promotion = None
             if promote:
-                promotion = decide_promotion(name, metric, value)
+                promotion = decide_promotion(name, metric, value, scheme)
                 if promotion.promoted:
                     client.set_registered_model_alias(name, "champion", mv.version)
             hold.raise_pending()  # a signal while registering undoes the registration

@@ -72,7 +72,8 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
         with hold_interrupts() as hold:
             metric = config.tracking.promote_metric
             version, promotion = register(info.model_uri, config.tracking.registered_model, run.info.run_id,
-                                          promote=promote, metric=metric, value=metrics.get(metric))
+                                          promote=promote, metric=metric, value=metrics.get(metric),
+                                          scheme=config.scheme().name)
             mlflow.end_run()
             hold.discard()  # registered and finished: a signal this late has nothing left to stop
     except BaseException as exc:
