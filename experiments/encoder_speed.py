@@ -24,7 +24,6 @@ VARIANTS = {
     "fp32": [],
     "bf16": ["model.precision=bf16"],
     "int8": ["model.quantize=int8"],
-    "int8 + bf16": ["model.quantize=int8", "model.precision=bf16"],
     "bf16, 128 tokens": ["model.precision=bf16", "model.max_length=128"],
 }
 

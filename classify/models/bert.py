@@ -7,6 +7,11 @@ optionally the lower encoder layers frozen. Frozen layers are the same function 
 default their output is computed once per fit and the steps run only the layers that learn. Training
 runs under bf16 autocast where the hardware multiplies bf16 (``precision: auto``; fp32 weights and
 optimiser); prediction stays fp32 or int8 on the CPU.
+
+Options, all off by default: a contrastive pre-step on the body (``contrastive_pairs`` > 0: SetFit's
+method, :mod:`classify.models.contrastive`, on the same inputs and frozen layers as the fine-tune, whose
+cached states it shares), layer-wise learning-rate decay (``layer_lr_decay`` < 1), and the codebook's
+decided cases as extra training rows (``codebook_anchors``).
 """
 
 from __future__ import annotations
@@ -27,14 +32,19 @@ from classify.models import transformer_utils as tu
 from classify.models.base import MeasureClassifier
 
 
-def _padded_states(states: list[Any], device: str) -> dict[str, Any]:
-    """A batch of cached hidden states, zero-padded to its longest row, with the matching attention mask."""
+def _row_weighted_loss(class_weight: Any, row_weight: Any) -> Any:
+    """Cross-entropy with class weights and a weight per training row (``chunk`` picks the batch's rows), the
+    weighted mean as ``torch.nn.CrossEntropyLoss`` takes it."""
     import torch
 
-    hidden = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
-    lengths = torch.tensor([len(state) for state in states])
-    mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
-    return {"inputs_embeds": hidden.to(device), "attention_mask": mask.to(device)}
+    def loss(logits: Any, target: Any, chunk: Any) -> Any:
+        each = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        w = row_weight[torch.as_tensor(chunk, device=row_weight.device)]
+        if class_weight is not None:
+            w = w * class_weight[target]
+        return (each * w).sum() / w.sum()
+
+    return loss
 
 
 class BertMeasureClassifier(MeasureClassifier):
@@ -64,6 +74,16 @@ class BertMeasureClassifier(MeasureClassifier):
         quantize: Literal["none", "int8"] = "none",
         device: Literal["auto", "cpu", "cuda"] = "auto",
         precision: Literal["auto", "fp32", "bf16"] = "auto",
+        # each layer's learning rate is the one above it times this (1: one rate for all)
+        layer_lr_decay: Annotated[float, Field(gt=0, le=1)] = 1.0,
+        # the codebook's decided cases and topic lists as extra training rows, each weighted anchor_weight
+        codebook_anchors: bool = False,
+        anchor_weight: Annotated[float, Field(gt=0)] = 1.0,
+        # contrastive pre-step on the body before fine-tuning (SetFit's method); 0 pairs = none
+        contrastive_pairs: Annotated[int, Field(ge=0)] = 0,
+        contrastive_epochs: Annotated[int, Field(ge=1)] = 1,
+        contrastive_learning_rate: Annotated[float, Field(gt=0)] = 2e-5,
+        contrastive_batch_size: Annotated[int, Field(ge=2)] = 32,
         input_text: InputText = "measure",
         seed: int = 0,
         num_threads: int | None = None,
@@ -83,6 +103,13 @@ class BertMeasureClassifier(MeasureClassifier):
         self.quantize = quantize
         self.device = device
         self.precision = precision
+        self.layer_lr_decay = layer_lr_decay
+        self.codebook_anchors = codebook_anchors
+        self.anchor_weight = anchor_weight
+        self.contrastive_pairs = contrastive_pairs
+        self.contrastive_epochs = contrastive_epochs
+        self.contrastive_learning_rate = contrastive_learning_rate
+        self.contrastive_batch_size = contrastive_batch_size
         self.input_text = input_text
         self.seed = seed
         self.num_threads = num_threads
@@ -157,6 +184,16 @@ class BertMeasureClassifier(MeasureClassifier):
         self._load(path, list(classes), local=os.path.isdir(path), new_head=True)
         self._freeze()
 
+        row_weight = None
+        if self.codebook_anchors:
+            import pandas as pd
+
+            from classify.labels import load_scheme
+
+            anchors = [a for a in load_scheme(self.label_scheme).anchor_records() if a["label"] in set(classes)]
+            X = pd.concat([X, self._inputs(anchors)], ignore_index=True)
+            row_weight = np.concatenate([np.ones(len(labels)), np.full(len(anchors), self.anchor_weight)])
+            labels = labels + [a["label"] for a in anchors]
         features = self._features(X)  # tokenised once for all epochs
         lengths = np.array([len(f["input_ids"]) for f in features])
         index = {label: i for i, label in enumerate(classes)}
@@ -166,18 +203,27 @@ class BertMeasureClassifier(MeasureClassifier):
             counts = np.bincount(targets.numpy(), minlength=len(classes))  # scikit-learn's formula
             weight = torch.tensor(len(labels) / (len(classes) * counts), dtype=torch.float32, device=device)
         loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+        if row_weight is not None:
+            loss_fn = _row_weighted_loss(weight, torch.tensor(row_weight, dtype=torch.float32, device=device))
 
-        decay, no_decay = [], []  # the usual BERT recipe: no weight decay on biases and LayerNorm
-        for name, param in self.model_.named_parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.learning_rate)
+        cached = self._frozen_states(features, lengths) if self.freeze_layers and self.frozen_cache else None
+        self.contrastive_loss_history_: list[float] = []
+        if self.contrastive_pairs:
+            from classify.models import contrastive
+
+            # the same inputs and frozen layers as the fine-tune, so the cached states serve both
+            self.contrastive_loss_history_ = contrastive.tune(
+                self.model_, self.tokenizer_, features, targets.numpy(), pairs=self.contrastive_pairs,
+                epochs=self.contrastive_epochs, learning_rate=self.contrastive_learning_rate,
+                batch_size=self.contrastive_batch_size, freeze_layers=self.freeze_layers, frozen=cached,
+                weight_decay=self.weight_decay, seed=self.seed, device=device, dtype=self.train_dtype_,
+                progress=self.progress)
+        optimizer = torch.optim.AdamW(tu.parameter_groups(self.model_, self.learning_rate, self.weight_decay,
+                                                          self.layer_lr_decay), lr=self.learning_rate)
         total_steps = math.ceil(len(features) / self.batch_size) * self.epochs
         scheduler = get_linear_schedule_with_warmup(optimizer, round(self.warmup_ratio * total_steps), total_steps)
         rng = np.random.default_rng(self.seed)
         self.loss_history_: list[float] = []
-        cached = self._frozen_states(features, lengths) if self.freeze_layers and self.frozen_cache else None
         self.model_.train()
         upper = (contextlib.nullcontext() if cached is None
                  else tu.only_layers(self.model_, slice(self.freeze_layers, None), given_hidden_states=True))
@@ -189,10 +235,11 @@ class BertMeasureClassifier(MeasureClassifier):
                     if cached is None:
                         batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], device)
                     else:
-                        batch = _padded_states([cached[i] for i in chunk], device)
+                        batch = tu.padded_states([cached[i] for i in chunk], device)
                     with tu.autocast(device, self.train_dtype_):
                         logits = self.model_(**batch).logits
-                    loss = loss_fn(logits.float(), targets[chunk].to(device))
+                    loss = loss_fn(logits.float(), targets[chunk].to(device), chunk) if row_weight is not None \
+                        else loss_fn(logits.float(), targets[chunk].to(device))
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(self.model_.parameters(), 1.0)
@@ -210,19 +257,8 @@ class BertMeasureClassifier(MeasureClassifier):
     def _frozen_states(self, features: list[dict[str, list[int]]], lengths: np.ndarray) -> list[Any]:
         """Hidden states after the embeddings and the frozen layers, one unpadded tensor per row (run once,
         without dropout, as at inference)."""
-        import torch
-
-        base = getattr(self.model_, self.model_.base_model_prefix)
-        states: list[Any] = [None] * len(features)
-        base.eval()
-        with tu.only_layers(self.model_, slice(0, self.freeze_layers)), torch.inference_mode():
-            for chunk in tu.length_batches(lengths, max(self.batch_size, 32), None):
-                batch = tu.collate(self.tokenizer_, [features[i] for i in chunk], self.device_)
-                with tu.autocast(self.device_, self.train_dtype_):  # training-time work: the training dtype
-                    hidden = base(**batch).last_hidden_state.float()
-                for j, i in enumerate(chunk):
-                    states[i] = hidden[j, : lengths[i]].clone()
-        return states
+        return tu.frozen_states(self.model_, self.tokenizer_, features, lengths, self.freeze_layers,
+                                self.batch_size, self.device_, self.train_dtype_)
 
     def _prepare_inference(self) -> None:
         """The model predictions run on: int8 weights (``tu.int8_for_inference``) when asked for (CPU only)."""
@@ -283,6 +319,7 @@ class BertMeasureClassifier(MeasureClassifier):
             self.model_.save_pretrained(directory)  # safetensors (transformers 5 always writes them)
             self.tokenizer_.save_pretrained(directory)
         state = {"base_model_path": self.base_model_path_, "loss_history": self.loss_history_,
+                 "contrastive_loss_history": getattr(self, "contrastive_loss_history_", []),
                  "train_dtype": self.train_dtype_ or "float32",
                  "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
         (directory / "bert_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -291,6 +328,7 @@ class BertMeasureClassifier(MeasureClassifier):
         state = json.loads((directory / "bert_state.json").read_text(encoding="utf-8"))
         self.base_model_path_ = state.get("base_model_path", str(directory))
         self.loss_history_ = list(state.get("loss_history", []))
+        self.contrastive_loss_history_ = list(state.get("contrastive_loss_history", []))
         self._runtime()
         self.train_dtype_ = None if state.get("train_dtype", "float32") == "float32" else state["train_dtype"]
         self._load(str(directory), [str(c) for c in self.classes_], local=True, new_head=False)

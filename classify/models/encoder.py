@@ -4,6 +4,11 @@ By default the offline m3e-small; otherwise any Hugging Face / sentence-transfor
 hub name or local folder. Embedding is the only costly step, so within a training run
 (:func:`embedding_cache`) every text is embedded once, however many folds see it. Optionally the
 codebook's decided hard cases (:mod:`classify.codebook`) are added to the training rows as anchors.
+
+With ``contrastive_pairs`` > 0 the body is first tuned on the training rows' measure texts by SetFit's
+method (:mod:`classify.models.contrastive`), and the tuned body embeds measures and context and travels
+with the model. Its embeddings are cached under the hash of its weights, so each fit (each fold) embeds
+with its own tuned body only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ _CACHE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("classify_e
 
 @contextlib.contextmanager
 def embedding_cache() -> Iterator[dict]:
-    """Within the block, embeddings are kept by (encoder, pooling, max length, text hash) and reused.
+    """Within the block, embeddings are kept by (encoder, pooling, max length, text hash) and reused; a
+    contrastively tuned encoder is named by the hash of its weights, so no other body shares its entries.
 
     Nested blocks share the outermost cache (an ablation runs many trainings over one cache).
     """
@@ -47,7 +53,9 @@ def embedding_cache() -> Iterator[dict]:
 
 class EncoderMeasureClassifier(MeasureClassifier):
     """Frozen sentence encoder + logistic-regression head; a context in ``input_text`` is embedded apart
-    and appended, weighted by ``context_weight``."""
+    and appended, weighted by ``context_weight``. With ``contrastive_pairs`` > 0 the encoder is first tuned
+    contrastively on the training measures (``contrastive_*``: pairs per measure, epochs, learning rate,
+    batch size, lower layers kept frozen, training precision)."""
 
     family = "encoder"
     config_exclude = (*MeasureClassifier.config_exclude, "num_threads")
@@ -77,6 +85,13 @@ class EncoderMeasureClassifier(MeasureClassifier):
         # multiplies bf16 in hardware). CUDA always runs bf16 autocast.
         precision: Literal["auto", "fp32", "bf16"] = "fp32",
         device: Literal["auto", "cpu", "cuda"] = "auto",
+        # contrastive tuning of the body before the head (SetFit's method); 0 pairs = a frozen encoder
+        contrastive_pairs: Annotated[int, Field(ge=0)] = 0,
+        contrastive_epochs: Annotated[int, Field(ge=1)] = 1,
+        contrastive_learning_rate: Annotated[float, Field(gt=0)] = 2e-5,
+        contrastive_batch_size: Annotated[int, Field(ge=2)] = 32,
+        contrastive_freeze_layers: Annotated[int, Field(ge=0)] = 0,
+        contrastive_precision: Literal["auto", "fp32", "bf16"] = "auto",
         input_text: InputText = "measure",
         seed: int = 0,
         num_threads: int | None = None,
@@ -95,6 +110,12 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.quantize = quantize
         self.precision = precision
         self.device = device
+        self.contrastive_pairs = contrastive_pairs
+        self.contrastive_epochs = contrastive_epochs
+        self.contrastive_learning_rate = contrastive_learning_rate
+        self.contrastive_batch_size = contrastive_batch_size
+        self.contrastive_freeze_layers = contrastive_freeze_layers
+        self.contrastive_precision = contrastive_precision
         self.input_text = input_text
         self.seed = seed
         self.num_threads = num_threads
@@ -111,16 +132,40 @@ class EncoderMeasureClassifier(MeasureClassifier):
         tu.tune_allocator()
         self.device_, self.autocast_dtype_ = tu.select_device(self.device)
         if self.device_ == "cpu":
-            self.autocast_dtype_ = tu.autocast_dtype("cpu", self.precision)  # the same rule as BERT's training
+            # int8 layers take fp32 input (their kept layers already run in bf16 where the CPU has it): no autocast
+            self.autocast_dtype_ = None if self.quantize == "int8" else tu.autocast_dtype("cpu", self.precision)
         with tu.quiet_transformers():
             self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=local)
             model = AutoModel.from_pretrained(path, local_files_only=local, dtype=torch.float32)
         model.eval()
         self.encoder_fp32_ = model.to(self.device_)
+        self._prepare_inference()
+
+    def _prepare_inference(self) -> None:
         self.encoder_ = self.encoder_fp32_
         if self.quantize == "int8" and self.device_ == "cpu":
             # int8 weights, activations quantised on the fly (the inner layers' FFN outputs in bf16 or fp32)
-            self.encoder_ = tu.int8_for_inference(model)
+            self.encoder_ = tu.int8_for_inference(self.encoder_fp32_)
+
+    def _tune(self, texts: list[str], labels: np.ndarray) -> None:
+        """Contrastive tuning of the body on the training measures; the cache then knows it by its weights."""
+        from classify.models import contrastive
+
+        if self.contrastive_freeze_layers > self.encoder_fp32_.config.num_hidden_layers:
+            raise ValueError(f"contrastive_freeze_layers={self.contrastive_freeze_layers} but the encoder has "
+                             f"{self.encoder_fp32_.config.num_hidden_layers} layers")
+        limit = tu.effective_max_length(self.tokenizer_, self.encoder_fp32_.config, self.max_length, False)
+        features = tu.encode(self.tokenizer_, texts, None, limit)
+        self.contrastive_loss_history_ = contrastive.tune(
+            self.encoder_fp32_, self.tokenizer_, features, labels, pairs=self.contrastive_pairs,
+            epochs=self.contrastive_epochs, learning_rate=self.contrastive_learning_rate,
+            batch_size=self.contrastive_batch_size, freeze_layers=self.contrastive_freeze_layers, seed=self.seed,
+            device=self.device_, dtype=tu.autocast_dtype(self.device_, self.contrastive_precision),
+            progress=self.progress)
+        self.encoder_fp32_.eval()
+        self.tuned_digest_ = contrastive.weights_digest(self.encoder_fp32_)
+        self.encoder_id_ = f"{self.encoder_id_}#tuned-{self.tuned_digest_}"
+        self._prepare_inference()
 
     def _key(self, text: str) -> tuple:
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -185,9 +230,12 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.base_model_path_ = path
         self.encoder_id_ = str(path)
         self._load_encoder(path, local=os.path.isdir(path))
+        self.tuned_digest_ = None
         X = self._inputs(X)
-        design = self._design(X)
         labels = np.asarray([str(v) for v in y])
+        if self.contrastive_pairs:
+            self._tune(measure_texts(X), labels)
+        design = self._design(X)
         weights = np.ones(len(labels))
         if self.codebook_anchors:
             from classify.labels import load_scheme
@@ -223,8 +271,11 @@ class EncoderMeasureClassifier(MeasureClassifier):
             # the encoder travels with the model, so a served model needs no models/ folder
             self.encoder_fp32_.save_pretrained(directory / "encoder")
             self.tokenizer_.save_pretrained(directory / "encoder")
-        (directory / "encoder_state.json").write_text(
-            json.dumps({"base_model_path": self.base_model_path_}, indent=2) + "\n", encoding="utf-8")
+        state = {"base_model_path": self.base_model_path_}
+        if getattr(self, "tuned_digest_", None):
+            state.update(tuned_digest=self.tuned_digest_,
+                         contrastive_loss_history=getattr(self, "contrastive_loss_history_", []))
+        (directory / "encoder_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def _load_state(self, directory: Path) -> None:
         import joblib
@@ -232,5 +283,7 @@ class EncoderMeasureClassifier(MeasureClassifier):
         self.head_ = joblib.load(directory / "head.joblib")
         state = json.loads((directory / "encoder_state.json").read_text(encoding="utf-8"))
         self.base_model_path_ = state.get("base_model_path", "")
-        self.encoder_id_ = str(directory / "encoder")
+        self.tuned_digest_ = state.get("tuned_digest")
+        self.contrastive_loss_history_ = list(state.get("contrastive_loss_history", []))
+        self.encoder_id_ = str(directory / "encoder") + (f"#tuned-{self.tuned_digest_}" if self.tuned_digest_ else "")
         self._load_encoder(str(directory / "encoder"), local=True)

@@ -158,6 +158,75 @@ def collate(tokenizer: Any, features: list[dict[str, list[int]]], device: str) -
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def body(model: Any) -> Any:
+    """The encoder body of a model with a head (``model.bert``), or the model itself when it is a body."""
+    return getattr(model, model.base_model_prefix, model)
+
+
+def padded_states(states: list[Any], device: str) -> dict[str, Any]:
+    """A batch of cached hidden states, zero-padded to its longest row, with the matching attention mask."""
+    import torch
+
+    hidden = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
+    lengths = torch.tensor([len(state) for state in states])
+    mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
+    return {"inputs_embeds": hidden.to(device), "attention_mask": mask.to(device)}
+
+
+def frozen_states(model: Any, tokenizer: Any, features: list[dict[str, list[int]]], lengths: np.ndarray,
+                  layers: int, batch_size: int, device: str, dtype: str | None) -> list[Any]:
+    """Hidden states after the embeddings and the lower ``layers`` layers of ``model`` (a body or a model with a
+    head), one unpadded tensor per row: run once, without dropout, as at inference, so the layers above can be
+    trained on them (:func:`only_layers` with ``given_hidden_states``)."""
+    import torch
+
+    base = body(model)
+    states: list[Any] = [None] * len(features)
+    base.eval()
+    with only_layers(model, slice(0, layers)), torch.inference_mode():
+        for chunk in length_batches(lengths, max(batch_size, 32), None):
+            batch = collate(tokenizer, [features[i] for i in chunk], device)
+            with autocast(device, dtype):  # training-time work: the training dtype
+                hidden = base(**batch).last_hidden_state.float()
+            for j, i in enumerate(chunk):
+                states[i] = hidden[j, : lengths[i]].clone()
+    return states
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Where a parameter sits in a BERT-like stack: 0 the embeddings, i + 1 encoder layer i, num_layers + 1
+    everything above (pooler, head)."""
+    import re
+
+    if "embeddings." in name:
+        return 0
+    match = re.search(r"encoder\.layer\.(\d+)\.", name)
+    return int(match.group(1)) + 1 if match else num_layers + 1
+
+
+def parameter_groups(model: Any, learning_rate: float, weight_decay: float, layer_lr_decay: float = 1.0
+                     ) -> list[dict[str, Any]]:
+    """AdamW groups of the trainable parameters, the usual BERT recipe: no weight decay on biases and LayerNorm.
+    With ``layer_lr_decay`` < 1 each layer's learning rate is the one above it times the decay (the top layer and
+    the head at ``learning_rate``, the embeddings lowest); at 1 there are two groups, decay and no decay."""
+    num_layers = int(getattr(model.config, "num_hidden_layers", 0))
+    groups: dict[tuple[int, bool], list[Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = layer_depth(name, num_layers) if layer_lr_decay != 1.0 else 0
+        decays = not (param.ndim < 2 or "LayerNorm" in name)
+        groups.setdefault((depth, decays), []).append(param)
+    out = []
+    for decays in (True, False):  # decay group(s) first, as the optimiser was always built
+        for depth in sorted({d for d, _ in groups}):
+            if (depth, decays) in groups:
+                scale = layer_lr_decay ** (num_layers + 1 - depth) if layer_lr_decay != 1.0 else 1.0
+                out.append({"params": groups[(depth, decays)], "weight_decay": weight_decay if decays else 0.0,
+                            "lr": learning_rate * scale})
+    return out
+
+
 @contextlib.contextmanager
 def only_layers(model: Any, layers: slice, given_hidden_states: bool = False) -> Iterator[None]:
     """Within the block the model's encoder runs only ``layers``; with ``given_hidden_states`` its embedding
@@ -172,7 +241,7 @@ def only_layers(model: Any, layers: slice, given_hidden_states: bool = False) ->
                     inputs_embeds: Any = None, **_: Any) -> Any:
             return inputs_embeds
 
-    base = getattr(model, model.base_model_prefix)
+    base = body(model)
     embeddings, stack = base.embeddings, base.encoder.layer
     base.encoder.layer = stack[layers]
     if given_hidden_states:
