@@ -24,7 +24,16 @@ leave-one-issuer-kind-out scheme (training's ``calibrate_on``): they are harder 
 known kinds, which buys the margin that held-out notices need (experiments/results/review_guarantee.md).
 
 :func:`review_flags` turns confidences, out-of-domain flags and a policy into ``needs_review`` and
-``review_reason`` per row.
+``review_reason`` per row. In training and prediction::
+
+    policy = ReviewPolicy(accuracy=config.evaluation.review_accuracy).fit_oof(calibration.calibrated_oof)
+    check = DomainCheck().fit(X[MEASURE].tolist(), df["notice_id"].to_numpy(), estimator.embed(X))
+    ...
+    ood = check.flags(X[MEASURE].tolist(), estimator.embed(X), exemplar_vectors)
+    needs_review, review_reason = review_flags(confidence, label, policy, ood, review_below=review_below)
+
+Both save as JSON (``to_dict`` / ``from_dict``; the check's bigram vocabulary is rebuilt from the
+exemplars' measure texts).
 """
 
 from __future__ import annotations
@@ -668,30 +677,36 @@ class ReviewPolicy(BaseEstimator):
         runs = _fraction_words(self.confidence)
         if self.bound == "none":
             return f"on the out-of-fold predictions that chose the threshold, {acc} of unflagged labels are right"
+        which = f"new {self.fit_on_source} notices" if self.fit_on_source else "new notices"
         if self.horizon == "long_run":
-            return (f"on new notices like the corpus's, at least {acc} of unflagged labels are right in the long "
-                    f"run, a promise that holds in {runs}")
+            return (f"on {which} like the corpus's, at least {acc} of unflagged labels are right in the long run, "
+                    f"a promise that holds in {runs}")
         m = self.batch_notices or getattr(self, "n_fit_notices_", self.n_notices_)
-        return (f"on new notices like the corpus's, at least {acc} of unflagged labels are right in {runs} "
-                f"(a run: a batch of {m} new notices)")
+        return (f"on {which} like the corpus's, at least {acc} of unflagged labels are right in {runs}, "
+                f"a run being a batch of {m} new notices")
 
     def summary(self) -> str:
-        """The line ``classify train`` prints: the threshold, what it flags, the promise, the estimates."""
+        """The line ``classify train`` prints: the threshold, what it flags, the promise, the estimates, e.g.
+        "review below confidence 0.77 flags 15% of measures (real measures 20%); on new notices like the
+        corpus's, at least 95% of unflagged labels are right in 9 runs out of 10, a run being a batch of 90
+        new notices (out-of-fold estimate 96.5%; real measures 95.5%)"."""
         self._check()
-        est = self.estimate_.get("all", {})
         if self.threshold_ is not None:
             head = f"review below confidence {self.threshold_:.2f}"
         else:
             head = "review below confidence " + ", ".join(f"{c} {t:.2f}" for c, t in sorted(self.thresholds_.items()))
-        parts = [f"{head} flags {1 - self.kept_share_:.0%} of out-of-fold measures; {self.guarantee()}"]
-        if self.reached_ and est:
-            line = f"out-of-fold estimate {est['unflagged_accuracy']:.1%}"
-            real = self.estimate_.get("real")
-            if real and "synthetic" in self.estimate_:
-                line += (f"; real measures {real['unflagged_accuracy']:.1%} right, "
-                         f"{real['flagged_share']:.0%} flagged")
-            parts.append(f"({line})")
-        return " ".join(parts)
+        real = self.estimate_.get("real") if "synthetic" in self.estimate_ else None
+        head += f" flags {1 - self.kept_share_:.0%} of measures"
+        if real:
+            head += f" (real measures {real['flagged_share']:.0%})"
+        text = f"{head}; {self.guarantee()}"
+        est = self.estimate_.get("all")
+        if self.reached_ and est and est.get("unflagged_accuracy") is not None:
+            detail = f"out-of-fold estimate {est['unflagged_accuracy']:.1%}"
+            if real and real.get("unflagged_accuracy") is not None:
+                detail += f"; real measures {real['unflagged_accuracy']:.1%}"
+            text += f" ({detail})"
+        return text
 
     # -- saving ----------------------------------------------------------------------------------------
 
@@ -700,7 +715,10 @@ class ReviewPolicy(BaseEstimator):
         out = {**self.get_params(), "threshold": self.threshold_, "thresholds": dict(self.thresholds_),
                "reached": self.reached_, "kept_share": self.kept_share_, "n_notices": self.n_notices_,
                "n_fit_notices": self.n_fit_notices_,
-               "n_measures": self.n_measures_, "estimate": self.estimate_, "guarantee": self.guarantee()}
+               "n_measures": self.n_measures_, "guarantee": self.guarantee(),
+               # strict JSON: an estimate that does not exist (no bound, nothing kept) is null, not NaN
+               "estimate": {src: {k: (None if isinstance(v, float) and v != v else v) for k, v in est.items()}
+                            for src, est in self.estimate_.items()}}
         if self.per_class:
             out["class_maps"] = {c: list(v) for c, v in self.class_maps_.items()}
         return out

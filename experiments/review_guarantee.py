@@ -44,26 +44,54 @@ ASSURANCE = 0.9
 # name -> ReviewPolicy parameters; "today" is classify.calibration.review_threshold
 VARIANTS: dict[str, dict] = {
     "today (plain rule)": {"bound": "none", "search": "lowest", "min_notices": 1},
-    "binomial, measures iid": {"bound": "binomial"},
-    "Hoeffding-Bentkus, notices": {"bound": "hoeffding_bentkus", "horizon": "long_run"},
-    "Wald CLT, long run": {"bound": "clt", "horizon": "long_run"},
-    "Wald CLT, batch": {"bound": "clt"},
-    "Wilson score, long run": {"bound": "wilson", "horizon": "long_run"},
-    "Wilson score, batch": {"bound": "wilson"},
-    "Wilson score, batch, lowest passing": {"bound": "wilson", "search": "lowest"},
-    "bootstrap, long run": {"bound": "bootstrap", "horizon": "long_run"},
-    "bootstrap, batch": {"bound": "bootstrap"},
-    "bootstrap, batch, lowest passing": {"bound": "bootstrap", "search": "lowest"},
-    "Wilson score, long run, lowest passing": {"bound": "wilson", "horizon": "long_run", "search": "lowest"},
-    "bootstrap, long run, lowest passing": {"bound": "bootstrap", "horizon": "long_run", "search": "lowest"},
-    "cross-fitted margin": {"bound": "crossfit"},
-    "bootstrap, batch, lowest passing, real rows": {"bound": "bootstrap", "search": "lowest", "fit_on_source": "real"},
-    "bootstrap, batch, real rows": {"bound": "bootstrap", "fit_on_source": "real"},
-    "Wilson score, batch, per category": {"bound": "wilson", "per_class": True},
-    "bootstrap, batch, per category": {"bound": "bootstrap", "per_class": True},
-    "Wilson score, batch, per category, lowest passing": {"bound": "wilson", "per_class": True, "search": "lowest"},
-    "bootstrap, batch, per category, lowest passing": {"bound": "bootstrap", "per_class": True, "search": "lowest"},
+    "binomial, measures iid": {"bound": "binomial", "search": "lowest"},
+    "Hoeffding-Bentkus, notices": {"bound": "hoeffding_bentkus", "horizon": "long_run", "search": "lowest"},
+    "Wald CLT, long run": {"bound": "clt", "horizon": "long_run", "search": "lowest"},
+    "Wald CLT, batch": {"bound": "clt", "search": "lowest"},
+    "Wilson score, long run": {"bound": "wilson", "horizon": "long_run", "search": "lowest"},
+    "Wilson score, batch": {"bound": "wilson", "search": "lowest"},
+    "bootstrap, long run": {"bound": "bootstrap", "horizon": "long_run", "search": "lowest"},
+    "bootstrap, batch": {"bound": "bootstrap", "search": "lowest"},
+    "binomial, fixed sequence": {"bound": "binomial", "search": "fixed_sequence"},
+    "Wilson score, batch, fixed sequence": {"bound": "wilson", "search": "fixed_sequence"},
+    "bootstrap, batch, fixed sequence": {"bound": "bootstrap", "search": "fixed_sequence"},
+    "cross-fitted margin": {"bound": "crossfit", "search": "lowest"},
+    "Wilson score, batch, per category": {"bound": "wilson", "per_class": True, "search": "lowest"},
+    "bootstrap, batch, per category": {"bound": "bootstrap", "per_class": True, "search": "lowest"},
+    "Wilson score, batch, real rows": {"bound": "wilson", "fit_on_source": "real", "search": "lowest"},
+    "bootstrap, batch, real rows": {"bound": "bootstrap", "fit_on_source": "real", "search": "lowest"},
 }
+# the policy classify.review.ReviewPolicy() defaults to, on the scheme training calibrates on
+CHOSEN = ("kind", "Wilson score, batch")
+TODAY = ("kind", "today (plain rule)")
+NOTES = """\
+**Chosen** (`ReviewPolicy()` defaults, fitted on the leave-one-issuer-kind-out out-of-fold rows that training
+already calibrates on): a notice-clustered Wilson score bound on the unflagged accuracy, widened for a batch of new
+notices as large as the calibration data, and the lowest threshold whose bound reaches 95%. It held in every
+split for both families; the Wald and bootstrap forms of the same bound held in every split too, flagging
+about half a point to a point fewer (Wilson's variance, taken at the tested accuracy rather than around the
+estimate, does not collapse when a stretch of kept labels is all right; deterministic, unlike the bootstrap).
+Why not the others:
+
+- The plain rule (today) lands on either side of the target: its threshold is where the out-of-fold accuracy
+  touches 95%, so held-out notices fall short in 15-40% of splits.
+- Hoeffding-Bentkus over notices cannot certify anything here (a notice holds 1 to 71 measures, so a
+  notice's loss is bounded only by 71 errors): every label flagged. The notice-clustered Wilson, Wald and
+  bootstrap bounds agree with each other within a point of flags.
+- On leave-one-notice-out rows the batch bounds hold for the encoder (98%) but not for tfidf_svm (85%: its
+  held-out halves are a little harder than its out-of-fold rows and vary more); the cross-fitted margin
+  holds there but flags as much as the chosen policy or more.
+- On leave-one-issuer-kind-out rows the long-run horizon (and the measure-level binomial bound) flag 3-5
+  points fewer and still reach 90%, but only just for tfidf_svm (37 of 40 splits): they lean on the
+  issuer-kind rows being harder than new notices, with no margin of their own. A fixed sequence
+  (Learn-then-Test's family-wise control, walking down from the highest confidence) stops at the first
+  confident errors on an unseen kind of issuer near the top and flags 60% for tfidf_svm. Per-category
+  thresholds flag a few points fewer but hold less often: no more labels kept at the same guarantee.
+- On real measures alone the chosen policy holds in 98% of splits for the encoder but 78% for tfidf_svm
+  (its real measures are harder than its synthetic ones). `ReviewPolicy(fit_on_source="real")` promises it
+  on real measures, at about 60% of tfidf_svm's real measures flagged; `estimate_["real"]` reports the
+  real-measure estimate beside the corpus one.
+"""
 OOD_QUANTILES = (0.0025, 0.005, 0.01, 0.02)
 OOD_EXAMPLES = ("hello", "。。。,,,", "The committee held a meeting on rectification.", "xkqz wprt lmnv",
                 "今天天气很好,我们去公园散步吧。", "将鸡蛋打散,加入少许盐,锅中放油烧热后倒入蛋液翻炒。",
@@ -316,8 +344,8 @@ def ood_stage(config_path: str) -> dict:
 # -- report --------------------------------------------------------------------------------------------
 
 
-def _pct(v: float) -> str:
-    return "-" if v != v else f"{v:.0%}"
+def _pct(v: float, digits: int = 0) -> str:
+    return "-" if v != v else f"{v:.{digits}%}"
 
 
 def write_report(cache: Path, seed: int) -> None:
@@ -341,10 +369,18 @@ def write_report(cache: Path, seed: int) -> None:
             "seconds_per_split": {c: float(np.mean([r["seconds"] for r in records if r["config"] == c]))
                                   for c in sorted({r["config"] for r in records})},
             "variants": VARIANTS}
-    payload = {"meta": meta, "summary": table.to_dict(orient="records"), "ood_held_out": ood_table.to_dict(orient="records"),
-               "ood_examples": ood_examples, "splits": rows.to_dict(orient="records")}
-    (RESULTS / "review_guarantee.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=float) + "\n",
-                                                   encoding="utf-8")
+    # per split: a column list and one short line per row (small and diffable)
+    cols = ["config", "split", "scheme", "method", "threshold", "all_flagged", "all_unflagged_accuracy",
+            "real_flagged", "real_unflagged_accuracy", "oof_flagged"]
+    part = rows[cols].round(4).astype(object)
+    split_rows = part.where(part.notna(), None).to_numpy().tolist()
+    head = {"meta": meta, "summary": table.round(4).to_dict(orient="records"),
+            "ood_held_out": ood_table.round(5).to_dict(orient="records"), "ood_examples": ood_examples}
+    text = json.dumps(head, ensure_ascii=False, indent=1, default=float)[:-2]
+    text += f',\n "split_columns": {json.dumps(cols)},\n "splits": [\n'
+    text += ",\n".join(json.dumps(r, ensure_ascii=False, default=float) for r in split_rows) + "\n ]\n}\n"
+    json.loads(text)
+    (RESULTS / "review_guarantee.json").write_text(text, encoding="utf-8")
     lines = [f"Review promise on new notices: {', '.join(f'{n} random half/half splits for `{c}`' for c, n in meta['splits'].items())} "
              f"of the 90 notices of `data/measures.jsonl` (`python experiments/review_guarantee.py`). Each split trains on one half "
              "as `classify train` does (cross-validation within the half, calibration on the out-of-fold rows of the scheme named, "
@@ -353,14 +389,24 @@ def write_report(cache: Path, seed: int) -> None:
              "held = share of splits whose held-out unflagged accuracy reaches the target; flagged = mean share of held-out "
              "measures flagged; acc = mean held-out unflagged accuracy; worst = its lowest split; none = share of splits where "
              "no threshold passes (all flagged).", ""]
+    lines += ["### Headline", "",
+              "| config | policy | held | flagged | real: held | real: flagged |", "|---|---|---:|---:|---:|---:|"]
+    for config in table["config"].unique():
+        for label, (scheme, method) in (("today: plain rule", TODAY), ("chosen: ReviewPolicy()", CHOSEN)):
+            r = table[(table["config"] == config) & (table["scheme"] == scheme) & (table["method"] == method)]
+            if len(r):
+                r = r.iloc[0]
+                lines.append(f"| {config} | {label} | {_pct(r.held)} | {r.flagged:.1%} | {_pct(r.real_held)} | "
+                             f"{r.real_flagged:.1%} |")
+    lines += ["", NOTES, ""]
     for config in table["config"].unique():
         lines += [f"### {config}", "",
                   "| OOF scheme | method | held | flagged | acc | worst | real: held | real: flagged | real: acc | none |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in table[table["config"] == config].itertuples():
-            lines.append(f"| {r.scheme} | {r.method} | {_pct(r.held)} | {r.flagged:.1%} | {r.unflagged_accuracy:.1%} | "
-                         f"{r.worst_accuracy:.1%} | {_pct(r.real_held)} | {r.real_flagged:.1%} | "
-                         f"{r.real_unflagged_accuracy:.1%} | {_pct(r.no_threshold)} |")
+            lines.append(f"| {r.scheme} | {r.method} | {_pct(r.held)} | {_pct(r.flagged, 1)} | "
+                         f"{_pct(r.unflagged_accuracy, 1)} | {_pct(r.worst_accuracy, 1)} | {_pct(r.real_held)} | "
+                         f"{_pct(r.real_flagged, 1)} | {_pct(r.real_unflagged_accuracy, 1)} | {_pct(r.no_threshold)} |")
         lines.append("")
     lines += ["### Out-of-domain flags on the held-out half (in-domain measures: every flag is a false alarm)", "",
               "Thresholds: the quantile named of each training measure's score against the other notices of the training half.", "",

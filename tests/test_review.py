@@ -145,7 +145,7 @@ def test_estimates_by_source_words_and_round_trip() -> None:
     assert real["measures"] == (source == "real").sum() and real["notices"] == len(np.unique(groups[groups % 3 == 0]))
     assert 0 <= real["flagged_share"] <= 1 and real["lower_bound"] <= real["unflagged_accuracy"]
     words = p.guarantee()
-    assert "95%" in words and "9 runs out of 10" in words and "60 new notices" in words
+    assert "95%" in words and "9 runs out of 10" in words and "a batch of 60 new notices" in words
     assert "real measures" in p.summary() and f"{p.threshold_:.2f}" in p.summary()
     assert "in the long run" in ReviewPolicy(horizon="long_run").fit_oof(oof).guarantee()
     back = ReviewPolicy.from_dict(p.to_dict())
@@ -153,7 +153,8 @@ def test_estimates_by_source_words_and_round_trip() -> None:
     np.testing.assert_array_equal(back.low_confidence(conf), p.low_confidence(conf))
     import json
 
-    json.dumps(p.to_dict())  # the bundle is JSON
+    json.dumps(p.to_dict(), allow_nan=False)  # the bundle is strict JSON
+    json.dumps(ReviewPolicy(bound="none").fit_oof(oof).to_dict(), allow_nan=False)
 
 
 # -- reasons ---------------------------------------------------------------------------------------
