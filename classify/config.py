@@ -64,8 +64,10 @@ class EvaluationConfig(StrictModel):
     calibrate_on: Scheme = "leave_one_issuer_kind_out"
     # temperature (any family) | sigmoid / isotonic: scikit-learn's CalibratedClassifierCV on the same rows
     calibration: Literal["temperature", "sigmoid", "isotonic", "none"] = "temperature"
-    # labels not flagged for review should be right this often (on out-of-fold predictions)
+    # labels not flagged for review are right at least this often on new notices like the corpus's ...
     review_accuracy: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    # ... in this share of batches of new notices (the assurance of that promise; classify.review)
+    review_confidence: Annotated[float, Field(gt=0, lt=1)] = 0.9
 
     @field_validator("schemes")
     @classmethod

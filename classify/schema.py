@@ -31,8 +31,6 @@ MEASURE_COLUMNS: tuple[Column, ...] = (
     Column("heading", "string", False), Column("text", "string"),
 )
 EXPLANATION = "explanation"  # optional: nearest labelled measures and terms, a JSON object
-# Why a row needs review; None when it does not (classify.review decides).
-REVIEW_REASONS: tuple[str, ...] = ("low_confidence", "out_of_domain")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from classify.calibration import (
     expected_calibration_error,
     fit_calibrator,
     label_index,
-    review_threshold,
     secondary_threshold,
 )
 from classify.config import TrainConfig
@@ -49,9 +48,13 @@ class CalibrationResult:
     raw_proba: np.ndarray
     calibrated_oof: pd.DataFrame  # the scheme's out-of-fold rows with calibrated (cross-fitted) probabilities
     metrics: dict[str, float]
-    review_threshold: float
+    review: Any  # the fitted classify.review.ReviewPolicy
     secondary_threshold: float
-    guarantee: str = ""  # what the review flag promises, in words a user reads
+
+    @property
+    def guarantee(self) -> str:
+        """What the review flag promises, in words a user reads."""
+        return self.review.summary()
 
 
 @dataclass
@@ -116,28 +119,46 @@ def calibrate(cv: CVResult, config: TrainConfig) -> CalibrationResult:
         calibrator = fit_calibrator(method, raw, y_idx)
         temperature = getattr(calibrator, "temperature_", 1.0)
         calibrated = cross_fitted_calibration(method, raw, y_idx, cv.oof["fold"].astype(str).to_numpy())
-    confidence = calibrated.max(axis=1)
-    correct = calibrated.argmax(axis=1) == y_idx
-    threshold = review_threshold(confidence, correct, config.evaluation.review_accuracy)
-    flagged = confidence < threshold
+    oof = oof_frame(cv.oof, calibrated, labels, cv.oof["fold"].to_numpy())
+    # the review threshold whose promise holds on new notices: chosen on these out-of-fold rows with notices as
+    # the unit (classify.review; experiments/results/review_guarantee.md)
+    from classify.review import ReviewPolicy
+
+    review = ReviewPolicy(accuracy=config.evaluation.review_accuracy,
+                          confidence=config.evaluation.review_confidence, seed=config.seed).fit_oof(oof)
+    flagged = review.low_confidence(oof["confidence"].to_numpy(), oof["predicted"].to_numpy())
+    correct = (oof["predicted"] == oof["label"]).to_numpy()
+    estimate = review.estimate_.get("all", {})
     sec_t, sec_m = secondary_threshold(calibrated, cv.oof["secondary_label"].tolist(), labels)
     metrics = {
         "ece_uncalibrated": expected_calibration_error(raw, y_idx), "ece": expected_calibration_error(calibrated, y_idx),
         "brier_uncalibrated": brier_score(raw, y_idx), "brier": brier_score(calibrated, y_idx),
-        "calibration_temperature": temperature, "review_threshold": threshold,
+        "calibration_temperature": temperature,
+        "review_threshold": review.threshold_ if review.threshold_ is not None else float("nan"),
         # temperature keeps every argmax; a per-category calibrator may move close calls
         "calibrated_macro_f1": float(f1_score(y_idx, calibrated.argmax(axis=1), labels=list(range(len(labels))),
                                               average="macro", zero_division=0)),
         "review_flagged_fraction": float(flagged.mean()),
         "review_unflagged_accuracy": float(correct[~flagged].mean()) if (~flagged).any() else 0.0,
+        "review_accuracy_lower_bound": estimate.get("lower_bound") or float("nan"),
+        **{f"review_{src}_flagged_fraction": est["flagged_share"] for src, est in review.estimate_.items()
+           if src != "all" and est.get("flagged_share") is not None},
         "secondary_threshold": sec_t, "secondary_precision": sec_m["precision"],
         "secondary_recall": sec_m["recall"], "secondary_f1": sec_m["f1"],
     }
-    oof = oof_frame(cv.oof, calibrated, labels, cv.oof["fold"].to_numpy())
     oof["needs_review"] = flagged
-    guarantee = (f"review below confidence {threshold:.2f} flags {flagged.mean():.0%}; the rest were right "
-                 f"{metrics['review_unflagged_accuracy']:.1%} of the time on the out-of-fold rows that chose it")
-    return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, threshold, sec_t, guarantee)
+    return CalibrationResult(cv.scheme, method, calibrator, temperature, raw, oof, metrics, review, sec_t)
+
+
+def fit_domain_check(estimator: Any, X: pd.DataFrame, df: pd.DataFrame) -> tuple[Any, Any]:
+    """The out-of-domain check of a fitted model, from its training measures (each compared with the measures
+    of other notices), and their vectors in the model's space (None where the family's check uses none)."""
+    from classify.inputs import MEASURE
+    from classify.review import DomainCheck
+
+    vectors = estimator.embed(X) if estimator.domain_similarity else None
+    check = DomainCheck(similarity=vectors is not None).fit(X[MEASURE].tolist(), df["notice_id"].to_numpy(), vectors)
+    return check, vectors
 
 
 def oof_rates(oof: pd.DataFrame, labels: tuple[str, ...], cv_scheme: str) -> dict[str, Any]:
@@ -192,14 +213,17 @@ def run_training(config: TrainConfig, *, reporter: TrainingReporter | None = Non
             metrics["train_seconds"] = time.perf_counter() - t0
             card = {"config": config.name, "family": config.model.family, "input_text": config.input.text,
                     "label_scheme": scheme.name, "calibrated_on": calibrated_on, "calibration": calibration.method,
+                    "review": calibration.review.guarantee(),
                     **{k: metrics[k] for k in CARD_METRICS if k in metrics}}
+            domain_check, vectors = fit_domain_check(estimator, X, df)
             model = TrainedModel(estimator, scheme=scheme, temperature=calibration.temperature,
                                  calibrator=calibration.calibrator if calibration.method not in ("temperature", "none")
                                  else None,
-                                 review_threshold=calibration.review_threshold,
+                                 review=calibration.review, domain_check=domain_check,
                                  secondary_threshold=calibration.secondary_threshold,
                                  exemplars=exemplar_frame(df, X), card=card,
                                  oof_rates=oof_rates(calibration.calibrated_oof, scheme.labels, calibration.scheme))
+            model._exemplar_vectors = vectors  # the exemplars are the training rows: embedded once
     if model is not None:
         t0 = time.perf_counter()
         model.estimator.predict_proba(X)  # a warm cache would flatter the encoder: outside embedding_cache

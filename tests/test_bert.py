@@ -422,3 +422,69 @@ def test_logged_to_mlflow_reloads_in_fresh_process(fitted: BertMeasureClassifier
     assert got["label"].tolist() == expected["label"].tolist()
     prob_cols = [f"prob_{lab}" for lab in LABELS]
     np.testing.assert_allclose(got[prob_cols].to_numpy(), expected[prob_cols].to_numpy(), atol=1e-5)
+
+
+# --- the recipe's options: contrastive pre-step, layer-wise learning rates, codebook anchors ------------------
+
+def test_row_weighted_loss_is_the_class_weighted_mean_with_unit_rows() -> None:
+    from classify.models.bert import _row_weighted_loss
+
+    torch.manual_seed(0)
+    logits, target = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 1, 1])
+    class_weight = torch.tensor([0.5, 1.0, 2.0, 3.0])
+    loss = _row_weighted_loss(class_weight, torch.ones(10))
+    expected = torch.nn.CrossEntropyLoss(weight=class_weight)(logits, target)
+    torch.testing.assert_close(loss(logits, target, np.arange(6)), expected)
+    doubled = _row_weighted_loss(None, torch.tensor([1.0, 2.0]))  # a row of weight 2 counts as two rows
+    torch.testing.assert_close(doubled(logits[:2], target[:2], np.array([0, 1])),
+                               torch.nn.functional.cross_entropy(logits[[0, 1, 1]], target[[0, 1, 1]]))
+
+
+@pytest.mark.slow
+def test_contrastive_pre_step_tunes_the_body_seeded_and_saved(tiny_bert: Path, tmp_path: Path) -> None:
+    from transformers import AutoModel
+
+    X, y = training_frame()
+    params = fast_params(epochs=2, freeze_layers=1, contrastive_pairs=4, contrastive_epochs=2,
+                         contrastive_batch_size=8, contrastive_learning_rate=1e-3)
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), **params).fit(X, y)
+    assert len(clf.contrastive_loss_history_) == 2 * 5 and len(clf.loss_history_) == 2 * 5
+    again = BertMeasureClassifier(pretrained=str(tiny_bert), **params).fit(X, y)
+    np.testing.assert_allclose(again.contrastive_loss_history_, clf.contrastive_loss_history_, rtol=1e-6)
+    np.testing.assert_allclose(again.loss_history_, clf.loss_history_, rtol=1e-6)
+    plain = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(epochs=2, freeze_layers=1)).fit(X, y)
+    assert plain.contrastive_loss_history_ == [] and not np.allclose(plain.loss_history_, clf.loss_history_)
+
+    pretrained, tuned = AutoModel.from_pretrained(str(tiny_bert)).state_dict(), clf.model_.bert.state_dict()
+    torch.testing.assert_close(tuned["encoder.layer.0.attention.self.query.weight"],
+                               pretrained["encoder.layer.0.attention.self.query.weight"])  # frozen in both steps
+    assert all(not p.requires_grad for p in clf.model_.bert.embeddings.parameters())  # as the fine-tune left it
+
+    clf.save(tmp_path / "pre")
+    loaded = BertMeasureClassifier.load(tmp_path / "pre")
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_allclose(loaded.contrastive_loss_history_, clf.contrastive_loss_history_)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_contrastive_pre_step_on_the_whole_body_without_cache(tiny_bert: Path) -> None:
+    X, y = training_frame()
+    clf = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(
+        epochs=1, contrastive_pairs=2, contrastive_batch_size=16, contrastive_learning_rate=1e-3)).fit(X, y)
+    assert len(clf.contrastive_loss_history_) == 3 and np.isfinite(clf.contrastive_loss_history_).all()
+    assert all(p.requires_grad for p in clf.model_.parameters())
+
+
+@pytest.mark.slow
+def test_layer_wise_learning_rate_decay_and_anchors_learn(tiny_bert: Path) -> None:
+    from classify.labels import load_scheme
+
+    X, y = training_frame()
+    decayed = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(layer_lr_decay=0.8)).fit(X, y)
+    assert (decayed.predict(X) == np.array(y)).mean() >= 0.8
+    anchored = BertMeasureClassifier(pretrained=str(tiny_bert), **fast_params(
+        epochs=2, codebook_anchors=True, anchor_weight=2.0, input_text="heading+measure")).fit(X, y)
+    anchors = [a for a in load_scheme("codebook").anchor_records() if a["label"] in set(y)]
+    assert anchors and len(anchored.loss_history_) == 2 * int(np.ceil((len(X) + len(anchors)) / 8))
+    assert np.isfinite(anchored.predict_proba(X)).all()

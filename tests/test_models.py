@@ -18,6 +18,7 @@ from classify.labels import load_scheme
 from classify.models import FAMILIES, build_estimator, family_of, load_estimator
 from classify.models.tfidf import TfidfMeasureClassifier
 from classify.models.trained import CARD_METRICS, TrainedModel, exemplar_frame
+from classify.review import ReviewPolicy
 
 TEXTS = {
     "political_study": ["落实第一议题制度,开展中心组学习", "召开专题民主生活会,开展批评与自我批评", "严格执行三会一课制度"],
@@ -106,7 +107,7 @@ def test_trained_model_outputs_and_round_trip(tmp_path: Path) -> None:
     from classify.inputs import model_input
 
     df = X.assign(id=[f"m{i}" for i in range(len(X))], label=y)
-    model = TrainedModel(est, temperature=2.0, review_threshold=0.99, secondary_threshold=0.0,
+    model = TrainedModel(est, temperature=2.0, review=ReviewPolicy.fixed(0.99), secondary_threshold=0.0,
                          exemplars=exemplar_frame(df, model_input(df)))
     out = model.predict_frame(X)
     assert list(out.columns) == model.schema.output_names

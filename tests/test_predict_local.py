@@ -86,6 +86,21 @@ def test_predict_measures_keeps_order_and_ids(in_store, tmp_path: Path, capsys: 
     assert list(rows[0]) == SCHEMA.row_names() and rows[1]["heading"] == "二、意识形态"
 
 
+def test_nonsense_measures_are_flagged_out_of_domain(in_store, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Text that is no measure gets a label (a classifier always answers) but is sent to review, and says why."""
+    items = [{"text": "hello"}, {"text": "。。。,,,"}, {"text": "The committee held a meeting on rectification."},
+             {"text": "xkqz wprt lmnv"}, {"text": "严格执行政府采购制度,对10万元以上的采购项目实行比价。"}]
+    src = write_jsonl(tmp_path / "m.jsonl", items)
+    out = tmp_path / "m_out.jsonl"
+    code, _, err = run(capsys, "predict", "--measures", src, "--out", out, "--review-below", "0", "--quiet")
+    assert code == 0, err
+    rows = read_jsonl(out)
+    assert [r["review_reason"] for r in rows[:4]] == ["out_of_domain"] * 4
+    assert all(r["needs_review"] for r in rows[:4])
+    assert rows[4]["review_reason"] is None and not rows[4]["needs_review"]  # a measure, with no low-confidence rule
+
+
 def test_predict_folder_with_bad_files_goes_on(in_store, work: Path, capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", in_store.uri)

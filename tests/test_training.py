@@ -52,7 +52,8 @@ def test_run_training_reports_through_its_callbacks(tmp_path: Path) -> None:
         assert key in m, key
     out = result.model.predict_frame(pd.DataFrame({"text": ["规范财务报销审批"]}))
     assert out["label"].iloc[0] in LABELS and "needs_review" in out
-    assert result.model.review_threshold == m["review_threshold"]
+    assert result.model.review.threshold_ == m["review_threshold"]
+    assert result.model.domain_check is not None  # the out-of-domain check travels with the model
     assert result.model.card["label_scheme"] == "codebook" and result.model.card["calibrated_on"] == \
         "leave_one_issuer_kind_out"
     assert "review below confidence" in result.calibration.guarantee

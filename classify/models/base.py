@@ -40,6 +40,9 @@ class MeasureClassifier(ClassifierMixin, BaseEstimator):
     fit_progress: ClassVar[bool] = False
     # distributions a served model of this family imports, beyond classify's own (pip names)
     pip_requirements: ClassVar[tuple[str, ...]] = ()
+    # the out-of-domain check compares a measure with the training measures in the space of `embed`; off where
+    # that costs a second pass through the model (fine-tuned BERT) or cannot separate topics (sparse TF-IDF)
+    domain_similarity: ClassVar[bool] = True
 
     @classmethod
     def fit_context(cls, params: Mapping[str, Any]) -> contextlib.AbstractContextManager:
@@ -54,6 +57,11 @@ class MeasureClassifier(ClassifierMixin, BaseEstimator):
     def requirements(self) -> tuple[str, ...]:
         """What a served model of this estimator imports (pip names), beyond classify's own."""
         return self.pip_requirements
+
+    def predict_context(self) -> contextlib.AbstractContextManager:
+        """Entered around one prediction call that needs both ``predict_proba`` and ``embed`` (the encoder
+        embeds each text once there)."""
+        return contextlib.nullcontext()
 
     @staticmethod
     def _inputs(X: Any) -> pd.DataFrame:

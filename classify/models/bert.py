@@ -53,6 +53,7 @@ class BertMeasureClassifier(MeasureClassifier):
     family = "bert"
     config_exclude = (*MeasureClassifier.config_exclude, "num_threads")
     fit_progress = True  # a fine-tune takes minutes: steps and loss are worth watching
+    domain_similarity = False  # embed is a second forward pass: the text tests of the domain check only
     pip_requirements = ("torch", "transformers", "safetensors")
 
     @classmethod

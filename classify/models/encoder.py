@@ -69,6 +69,9 @@ class EncoderMeasureClassifier(MeasureClassifier):
     def pretrained_sources(cls, params) -> list[str]:
         return [params["pretrained"]] if params.get("pretrained") else []
 
+    def predict_context(self) -> contextlib.AbstractContextManager:
+        return embedding_cache()
+
     def __init__(
         self,
         pretrained: str = "m3e-small",

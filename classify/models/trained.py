@@ -1,9 +1,9 @@
 """A trained model as it is shipped: the estimator plus what the training run learnt about it.
 
-That is the temperature that calibrates its probabilities, the confidence under which a label is
-flagged for review, the runner-up probability above which a secondary label is given, and the
-labelled training measures that explanations point to. One folder holds it all; the MLflow
-pyfunc model wraps this folder.
+That is the temperature that calibrates its probabilities, the review policy (the confidence under
+which a label is flagged, chosen so that its promise holds on new notices) and the out-of-domain
+check, the runner-up probability above which a secondary label is given, and the labelled training
+measures that explanations point to. One folder holds it all; the MLflow pyfunc model wraps this folder.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from classify.calibration import apply_temperature
-from classify.inputs import MODEL_INPUT_COLUMNS, model_input
+from classify.inputs import MEASURE, MODEL_INPUT_COLUMNS, model_input
 from classify.labels import LabelScheme, default_scheme, scheme_from_dict
 from classify.models.base import MeasureClassifier
+from classify.review import DomainCheck, ReviewPolicy, review_flags
 from classify.schema import PredictionSchema
 
 BUNDLE_FILE = "trained_model.json"
@@ -29,19 +30,20 @@ CARD_METRICS = ("lono_macro_f1", "lono_accuracy", "loiko_macro_f1", "loiko_accur
 
 
 class TrainedModel:
-    """Estimator + calibration + review and secondary-label thresholds + exemplars for explanations."""
+    """Estimator + calibration + review policy and domain check + secondary-label threshold + exemplars."""
 
     def __init__(self, estimator: MeasureClassifier, *, scheme: LabelScheme | None = None, temperature: float = 1.0,
-                 calibrator: Any = None, review_threshold: float = 0.0, secondary_threshold: float = 1.01,
-                 exemplars: pd.DataFrame | None = None, card: dict[str, Any] | None = None,
-                 oof_rates: dict[str, Any] | None = None) -> None:
+                 calibrator: Any = None, review: ReviewPolicy | None = None, domain_check: DomainCheck | None = None,
+                 secondary_threshold: float = 1.01, exemplars: pd.DataFrame | None = None,
+                 card: dict[str, Any] | None = None, oof_rates: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.scheme = scheme or default_scheme()
         self.schema = PredictionSchema.of(self.scheme)
         self.temperature = float(temperature)
         # a fitted scikit-learn calibrator (classify.calibration.ProbabilityCalibrator) replaces the temperature
         self.calibrator = calibrator
-        self.review_threshold = float(review_threshold)
+        self.review = review or ReviewPolicy.fixed(0.0)  # none given: nothing is low-confidence
+        self.domain_check = domain_check  # None: no out-of-domain flags
         self.secondary_threshold = float(secondary_threshold)
         # labelled training measures: id, label, text (published), heading, + the model-input columns
         self.exemplars = exemplars
@@ -65,12 +67,25 @@ class TrainedModel:
 
     def predict_frame(self, X: Any, *, review_below: float | None = None) -> pd.DataFrame:
         """The schema's output columns per row: label, confidence, prob_<label> (every label of the scheme),
-        needs_review, review_reason, secondary_label."""
-        proba = self.predict_proba(X)
-        return self.frame_from_proba(proba, review_below=review_below)
+        needs_review, review_reason (out_of_domain, low_confidence), secondary_label."""
+        X = model_input(X, source="input")
+        with self.estimator.predict_context():  # the encoder embeds each text once for both
+            proba = self.predict_proba(X)
+            ood = self.out_of_domain(X)
+        return self.frame_from_proba(proba, review_below=review_below, out_of_domain=ood)
 
-    def frame_from_proba(self, proba: np.ndarray, *, review_below: float | None = None) -> pd.DataFrame:
-        threshold = self.review_threshold if review_below is None else float(review_below)
+    def out_of_domain(self, X: Any) -> np.ndarray | None:
+        """True per row where the measure is unlike the training measures (no Chinese text, far from every
+        labelled measure, unfamiliar wording); None without a domain check."""
+        if self.domain_check is None:
+            return None
+        X = model_input(X, source="input")
+        uses_vectors = getattr(self.domain_check, "similarity_threshold_", None) is not None
+        vectors = self.estimator.embed(X) if uses_vectors and len(X) else None
+        return self.domain_check.flags(X[MEASURE].tolist(), vectors, self._vectors() if uses_vectors else None)
+
+    def frame_from_proba(self, proba: np.ndarray, *, review_below: float | None = None,
+                         out_of_domain: np.ndarray | None = None) -> pd.DataFrame:
         labels = np.asarray(self.scheme.labels, dtype=object)
         order = np.argsort(-proba, axis=1)
         best, runner = order[:, 0], order[:, 1]
@@ -78,8 +93,8 @@ class TrainedModel:
         out = pd.DataFrame({"label": labels[best], "confidence": proba[idx, best]})
         for i, col in enumerate(self.schema.prob_columns):
             out[col] = proba[:, i]
-        out["needs_review"] = out["confidence"] < threshold
-        out["review_reason"] = np.where(out["needs_review"], "low_confidence", None)
+        out["needs_review"], out["review_reason"] = review_flags(out["confidence"].to_numpy(), out["label"].to_numpy(),
+                                                                 self.review, out_of_domain, review_below=review_below)
         runner_p = proba[idx, runner]
         out["secondary_label"] = np.where(runner_p >= self.secondary_threshold, labels[runner], None)
         return out[self.schema.output_names]
@@ -132,7 +147,8 @@ class TrainedModel:
 
             joblib.dump(self.calibrator, directory / CALIBRATOR_FILE)
         bundle = {"temperature": self.temperature, "calibrator": CALIBRATOR_FILE if self.calibrator is not None else None,
-                  "review_threshold": self.review_threshold,
+                  "review_policy": self.review.to_dict(),
+                  "domain_check": self.domain_check.to_dict() if self.domain_check is not None else None,
                   "secondary_threshold": self.secondary_threshold, "card": self.card,
                   "label_scheme": self.scheme.to_dict(), "oof_rates": self.oof_rates}
         (directory / BUNDLE_FILE).write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
@@ -160,9 +176,16 @@ class TrainedModel:
         # a model saved before label schemes existed predicts the codebook's five categories
         scheme = (scheme_from_dict(bundle["label_scheme"], str(path)) if bundle.get("label_scheme")
                   else default_scheme())
+        # models saved before review policies carry one threshold and no domain check
+        review = (ReviewPolicy.from_dict(bundle["review_policy"]) if bundle.get("review_policy")
+                  else ReviewPolicy.fixed(bundle.get("review_threshold", 0.0)))
+        check = None
+        if bundle.get("domain_check"):
+            texts = exemplars[MEASURE].tolist() if exemplars is not None and MEASURE in exemplars else None
+            check = DomainCheck.from_dict(bundle["domain_check"], exemplar_texts=texts)
         model = cls(load_estimator(directory / "estimator"), scheme=scheme, temperature=bundle["temperature"],
-                    calibrator=calibrator,
-                    review_threshold=bundle["review_threshold"], secondary_threshold=bundle["secondary_threshold"],
+                    calibrator=calibrator, review=review, domain_check=check,
+                    secondary_threshold=bundle["secondary_threshold"],
                     exemplars=exemplars, card=bundle.get("card"), oof_rates=bundle.get("oof_rates"))
         if (directory / "exemplar_vectors.npy").is_file():
             model._exemplar_vectors = np.load(directory / "exemplar_vectors.npy")

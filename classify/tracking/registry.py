@@ -250,7 +250,7 @@ def model_card(model_uri: str, *, note: str | None = None) -> dict[str, Any]:
     if note:
         card["note"] = note
     card.update(model_version(model_uri) or {})
-    card.update({k: inner[k] for k in ("family", "config", "input_text", "label_scheme", "calibrated_on")
+    card.update({k: inner[k] for k in ("family", "config", "input_text", "label_scheme", "calibrated_on", "review")
                  if k in inner})
     metrics = {}
     for key in CARD_METRICS:
