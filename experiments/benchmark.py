@@ -47,6 +47,16 @@ OOF_DIR = RESULTS_DIR / "oof"
 BOOTSTRAP_REPLICATES = 2000
 
 
+def fine_tunes_bert(config) -> bool:
+    """Whether training the config fine-tunes a BERT: a BERT config, or an ensemble with one among its members."""
+    from classify.config import load_config
+
+    if config.model.family == "bert":
+        return True
+    members = getattr(config.model, "members", None) or ()
+    return any(fine_tunes_bert(load_config(member)) for member in members)
+
+
 # --- workers (their own process) -----------------------------------------------------------------
 
 
@@ -268,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     script = Path(__file__).resolve()
     for i, path in enumerate(configs, 1):
         config = load_config(path)
-        if args.skip_bert and config.model.family == "bert":
-            results.append({"status": "skipped", "name": config.name, "family": "bert", "reason": "--skip-bert"})
+        if args.skip_bert and fine_tunes_bert(config):
+            results.append({"status": "skipped", "name": config.name, "family": config.model.family,
+                            "reason": "--skip-bert"})
             continue
         print(f"[{i}/{len(configs)}] {path.name}", file=sys.stderr, flush=True)
         results.append({"name": config.name, "family": config.model.family,

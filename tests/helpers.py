@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data" / "measures.jsonl"
 SEEDS = REPO / "seeds"
@@ -376,3 +378,18 @@ def build_tiny_bert(directory: Path, extra_texts: tuple[str, ...] = ()) -> Path:
         transformers.utils.logging.enable_progress_bar()
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# three categories, three short measures each: a toy training frame for fast family tests
+TOY_TEXTS = {
+    "political_study": ["落实第一议题制度,开展中心组学习", "召开专题民主生活会,开展批评与自我批评", "严格执行三会一课制度"],
+    "finance": ["规范财务报销审批,5万元以上支出集体研究", "开展政府采购专项检查,规范招投标", "追回违规发放的津补贴"],
+    "personnel": ["严格干部选拔任用程序,落实任前公示", "开展干部人事档案专项审核", "核定内设机构和编制"],
+}
+
+
+def toy_frame() -> tuple[pd.DataFrame, list[str]]:
+    """The toy measures as a model-input frame (one issuer, no heading) and their labels."""
+    rows = [(t, lab) for lab, ts in TOY_TEXTS.items() for t in ts]
+    return pd.DataFrame({"text": [t for t, _ in rows], "heading": "", "issuer": "中共某县教育局党组"}), \
+        [lab for _, lab in rows]

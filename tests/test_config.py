@@ -36,9 +36,26 @@ def test_config_override_is_validated():
 
 
 def test_shipped_configs_validate():
-    for path in (REPO / "configs").glob("*.yaml"):
+    paths = sorted((REPO / "configs").rglob("*.yaml"))
+    assert any(p.parent.name == "gpu" for p in paths)
+    for path in paths:
         cfg = load_config(path)
         assert cfg.name == path.stem
+
+
+def test_gpu_config_without_a_gpu_stops_before_any_run(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from helpers import build_tiny_bert
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    tiny = build_tiny_bert(work / "tiny-bert")
+    data = write_jsonl(work / "subset.jsonl", subset_rows())
+    code, _, err = run(capsys, "train", "--config", REPO / "configs" / "gpu" / "bert_base_chinese.yaml",
+                       "--set", f"model.pretrained={tiny}", "--set", f"data.path={data}", "--quiet")
+    assert code == 2
+    assert_one_line(err, "model.device is 'cuda' but no CUDA device is available")
+    assert store_runs(work / "store") == 0
 
 
 def test_non_finite_numbers_are_refused():

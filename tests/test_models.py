@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO
+from helpers import REPO, toy_frame
 
 from classify.config import parse_config
 from classify.errors import ModelFormatError
@@ -19,18 +19,6 @@ from classify.models import FAMILIES, build_estimator, family_of, load_estimator
 from classify.models.tfidf import TfidfMeasureClassifier
 from classify.models.trained import CARD_METRICS, TrainedModel, exemplar_frame
 from classify.review import ReviewPolicy
-
-TEXTS = {
-    "political_study": ["落实第一议题制度,开展中心组学习", "召开专题民主生活会,开展批评与自我批评", "严格执行三会一课制度"],
-    "finance": ["规范财务报销审批,5万元以上支出集体研究", "开展政府采购专项检查,规范招投标", "追回违规发放的津补贴"],
-    "personnel": ["严格干部选拔任用程序,落实任前公示", "开展干部人事档案专项审核", "核定内设机构和编制"],
-}
-
-
-def frame() -> tuple[pd.DataFrame, list[str]]:
-    rows = [(t, lab) for lab, ts in TEXTS.items() for t in ts]
-    return pd.DataFrame({"text": [t for t, _ in rows], "heading": "", "issuer": "中共某县教育局党组"}), \
-        [lab for _, lab in rows]
 
 
 def test_registry_builds_each_family_from_its_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +76,7 @@ def test_older_saved_models_fail_with_one_line(tmp_path: Path) -> None:
 
 
 def test_newer_and_unknown_saved_models_fail_with_one_line(tmp_path: Path) -> None:
-    X, y = frame()
+    X, y = toy_frame()
     TfidfMeasureClassifier().fit(X, y).save(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "classify_model.json").read_text())
     (tmp_path / "m" / "classify_model.json").write_text(json.dumps({**manifest, "format_version": 99}))
@@ -102,7 +90,7 @@ def test_newer_and_unknown_saved_models_fail_with_one_line(tmp_path: Path) -> No
 
 
 def test_trained_model_outputs_and_round_trip(tmp_path: Path) -> None:
-    X, y = frame()
+    X, y = toy_frame()
     est = TfidfMeasureClassifier(classifier="logreg").fit(X, y)
     from classify.inputs import model_input
 
@@ -129,7 +117,7 @@ def test_trained_model_outputs_and_round_trip(tmp_path: Path) -> None:
 
 def test_a_trained_model_keeps_its_label_scheme(tmp_path: Path) -> None:
     coarse = load_scheme("coarse3")
-    X, y = frame()
+    X, y = toy_frame()
     y3 = coarse.map_labels(y)
     model = TrainedModel(TfidfMeasureClassifier(label_scheme="coarse3").fit(X, y3), scheme=coarse)
     out = model.predict_frame(X)
@@ -146,7 +134,7 @@ def test_a_trained_model_keeps_its_label_scheme(tmp_path: Path) -> None:
 
 
 def test_a_model_saved_before_schemes_predicts_the_codebooks_five(tmp_path: Path) -> None:
-    X, y = frame()
+    X, y = toy_frame()
     TrainedModel(TfidfMeasureClassifier().fit(X, y)).save(tmp_path / "tm")
     bundle = json.loads((tmp_path / "tm" / "trained_model.json").read_text(encoding="utf-8"))
     del bundle["label_scheme"]

@@ -321,7 +321,7 @@ def test_predict_from_the_servers_candidate(server_trained: dict) -> None:
     out = work / "predictions.csv"
     proc = server_trained["cli"](["predict", "--model", f"models:/{REGISTERED}@candidate", str(UNSEEN_SEED), "--out",
                                   str(out), "--quiet"], env, work)
-    assert f"models:/{REGISTERED}@candidate" in proc.stderr
+    assert proc.stdout.splitlines()[0] == f"model: models:/{REGISTERED}@candidate"
     rows = pd.read_csv(out, dtype={"id": str})
     measures = _segment(UNSEEN_SEED)
     assert len(rows) == len(measures) > 10

@@ -117,7 +117,8 @@ def test_cli_spark_csv_reports_bad_files_and_logs_the_batch(spark, store_copy, t
     code = main(["predict", str(folder), "--engine", "spark", "--out", str(out), "--log-run"])
     stdout, err = capsys.readouterr()
     assert code == 1  # bad files are reported and make the exit status 1, as with the local engine
-    table = stdout.splitlines()
+    model_line, *table = stdout.splitlines()
+    assert model_line == f"model: {MODEL}"
     assert table[0].split() == ["notice", *SCHEMA.labels, "measures", "review"]
     assert {line.split()[0] for line in table[2:5]} == {"a", "b", "total"}  # two notices read
     assert table[5].startswith("wrote ") and f"rows to {out} in " in table[5]

@@ -8,22 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import toy_frame
 from sklearn.base import clone
 
 from classify.models import load_estimator
 from classify.models.tfidf import TfidfMeasureClassifier
-
-TEXTS = {
-    "political_study": ["落实第一议题制度,开展中心组学习", "召开专题民主生活会,开展批评与自我批评", "严格执行三会一课制度"],
-    "finance": ["规范财务报销审批,5万元以上支出集体研究", "开展政府采购专项检查,规范招投标", "追回违规发放的津补贴"],
-    "personnel": ["严格干部选拔任用程序,落实任前公示", "开展干部人事档案专项审核", "核定内设机构和编制"],
-}
-
-
-def frame() -> tuple[pd.DataFrame, list[str]]:
-    rows = [(t, lab) for lab, ts in TEXTS.items() for t in ts]
-    return pd.DataFrame({"text": [t for t, _ in rows], "heading": "", "issuer": "中共某县教育局党组"}), \
-        [lab for _, lab in rows]
 
 
 def test_clone_and_params_come_from_scikit_learn() -> None:
@@ -36,7 +25,7 @@ def test_clone_and_params_come_from_scikit_learn() -> None:
 
 
 def test_tfidf_save_load_round_trip(tmp_path: Path) -> None:
-    X, y = frame()
+    X, y = toy_frame()
     est = TfidfMeasureClassifier(min_df=1, classifier="logreg").fit(X, y)
     est.save(tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "classify_model.json").read_text())
@@ -50,7 +39,7 @@ def test_tfidf_save_load_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("features, classifier", [("words", "logreg"), ("chars", "linear_svm"), ("both", "logreg")])
 def test_each_feature_set_and_classifier_learns_the_training_rows(features: str, classifier: str) -> None:
-    X, y = frame()
+    X, y = toy_frame()
     est = TfidfMeasureClassifier(features=features, classifier=classifier, C=10.0).fit(X, y)
     proba = est.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -60,7 +49,7 @@ def test_each_feature_set_and_classifier_learns_the_training_rows(features: str,
 
 
 def test_the_context_is_read_when_the_input_says_so() -> None:
-    X, y = frame()
+    X, y = toy_frame()
     headed = X.assign(heading=[f"{lab}方面" for lab in y])
     plain = TfidfMeasureClassifier().fit(headed, y)
     with_heading = TfidfMeasureClassifier(input_text="heading+measure").fit(headed, y)

@@ -49,6 +49,10 @@ def train(config: TrainConfig, *, promote: bool = False, progress: bool = True) 
 
     for pretrained in config.pretrained_sources():
         check_pretrained_available(pretrained)  # before any run exists
+    if getattr(config.model, "device", None) == "cuda":
+        from classify.models.transformer_utils import select_device
+
+        select_device("cuda")  # a GPU config on a machine without one stops here, not in the first fold's fit
     uri = connect(config.tracking.tracking_uri, create=True)
     ensure_experiment(config.tracking.experiment, uri)
     with hold_interrupts():

@@ -1,12 +1,13 @@
-#!/usr/bin/env python
-"""Contrastive tuning (SetFit's method) and BERT recipe variants, cross-validated one variant at a time.
+"""Variants of one config, cross-validated one at a time, each row saved as soon as it is done.
+
+Used for the slow ones: contrastive tuning (SetFit's method), BERT recipe variants, ensembles with a BERT member.
 
 Like experiments/ablation.py (variants of one config, cross-validation only, one process, one embedding
 cache), but each variant's row is appended to experiments/results/<out>.jsonl as soon as it is done, so a
 long series survives an interruption, variants already there are skipped (``--redo`` runs them again), and
 the Markdown table is rebuilt from every row of the file. Each fold's fit time is kept beside the scores.
 
-    python experiments/contrastive.py configs/encoder_m3e_small.yaml --out contrastive_encoder \
+    python experiments/cv_variants.py configs/encoder_m3e_small.yaml --out contrastive_encoder \
         --set "evaluation.schemes=[leave_one_issuer_kind_out]" \
         --variant "pairs 4=model.contrastive_pairs=4"
 
