@@ -151,16 +151,24 @@ def bench_reading(repeat: int) -> dict:
 
 def paired_bootstrap(a_name: str, b_name: str, source: str = "real", replicates: int = BOOTSTRAP_REPLICATES,
                      seed: int = 0) -> dict | None:
-    """Macro-F1 of config A minus config B on the same held-out measures (leave-one-issuer-kind-out, ``source``
-    rows), with a 95% interval from resampling whole notices (measures of a notice move together)."""
+    """Macro-F1 of config A minus config B on their saved leave-one-issuer-kind-out predictions (``source``
+    rows); None when either config has none. See :func:`paired_bootstrap_files`."""
+    paths = [OOF_DIR / f"{n}.csv" for n in (a_name, b_name)]
+    if not all(p.is_file() for p in paths):
+        return None
+    return {**paired_bootstrap_files(*paths, source=source, replicates=replicates, seed=seed),
+            "a": a_name, "b": b_name}
+
+
+def paired_bootstrap_files(a_path: Path, b_path: Path, source: str = "real",
+                           replicates: int = BOOTSTRAP_REPLICATES, seed: int = 0) -> dict:
+    """Macro-F1 of predictions A minus B (out-of-fold prediction files) on their common ``source`` rows, with a
+    95% interval from resampling whole notices (measures of a notice move together)."""
     import numpy as np
     import pandas as pd
     from sklearn.metrics import f1_score
 
-    paths = [OOF_DIR / f"{n}.csv" for n in (a_name, b_name)]
-    if not all(p.is_file() for p in paths):
-        return None
-    a, b = (pd.read_csv(p, dtype={"id": str}).set_index("id") for p in paths)
+    a, b = (pd.read_csv(p, dtype={"id": str}).set_index("id") for p in (a_path, b_path))
     common = a.index.intersection(b.index)
     a, b = a.loc[common], b.loc[common]
     keep = (a["source"] == source).to_numpy() if source else np.ones(len(a), bool)
@@ -182,7 +190,8 @@ def paired_bootstrap(a_name: str, b_name: str, source: str = "real", replicates:
         idx = np.concatenate([by_notice[names[i]] for i in rng.integers(0, len(names), len(names))])
         diffs.append(f1(idx, pa) - f1(idx, pb))
     diffs = np.asarray(diffs)
-    return {"a": a_name, "b": b_name, "source": source, "measures": int(len(y)), "notices": len(names),
+    return {"a": Path(a_path).stem, "b": Path(b_path).stem, "source": source, "measures": int(len(y)),
+            "notices": len(names),
             "difference": float(observed), "low": float(np.quantile(diffs, 0.025)),
             "high": float(np.quantile(diffs, 0.975)), "share_a_better": float(np.mean(diffs > 0)),
             "replicates": replicates}

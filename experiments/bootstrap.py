@@ -11,11 +11,9 @@ cv_variants.py writes with ``--oof``); prints macro-F1 of A minus B on their com
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
-import benchmark
+from benchmark import paired_bootstrap_files
 
 
 def main() -> int:
@@ -24,11 +22,7 @@ def main() -> int:
     parser.add_argument("b", type=Path)
     parser.add_argument("--source", default="real", help="real | synthetic | '' for every row")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, path in (("a", args.a), ("b", args.b)):
-            shutil.copy(path, Path(tmp) / f"{name}.csv")
-        benchmark.OOF_DIR = Path(tmp)
-        r = benchmark.paired_bootstrap("a", "b", source=args.source)
+    r = paired_bootstrap_files(args.a, args.b, source=args.source)
     print(f"{args.a.stem} minus {args.b.stem} on {r['measures']} {args.source or 'all'} measures of {r['notices']} "
           f"notices: {r['difference']:+.3f} (95% interval {r['low']:+.3f} to {r['high']:+.3f}); "
           f"A ahead in {r['share_a_better']:.0%} of {r['replicates']} replicates")
