@@ -92,7 +92,9 @@ def test_labelled_ids_are_exactly_the_segmenter_ids(corpus):
     segmented = [m["id"] for m in corpus if m["id"] not in dropped]
     labelled = [json.loads(line)["id"] for line in DATA.read_text(encoding="utf-8").splitlines()]
     assert labelled == segmented
-    assert len(dropped) <= 10  # only a handful of cut-off fragments are not measures
+    # cut-off fragments of page openings and the segmenter's logged slips (problem lines, signatures;
+    # experiments/corpus_notes): about 1% of what it cuts, not more
+    assert len(dropped) <= 0.015 * len(segmented)
 
 
 def test_labelled_texts_and_provenance_match_segmenter(corpus):
@@ -124,8 +126,9 @@ def test_corpus_covers_many_issuers_and_every_category():
 
 
 def test_second_coder_covers_a_third_of_the_new_measures():
-    # release 2's second coding and release 3's (datasheet, "Coder agreement")
-    second = [json.loads(line) for name in ("second_coder_corpus.jsonl", "second_coder_release3.jsonl")
+    # the second codings of releases 2, 3 and 4 (datasheet, "Coder agreement")
+    second = [json.loads(line) for name in ("second_coder_corpus.jsonl", "second_coder_release3.jsonl",
+                                              "second_coder_release4.jsonl")
               for line in (DATA.parent / name).read_text().splitlines()]
     df = load_labelled(DATA)
     new_ids = set(df.loc[df["issuer_kind"] != "science_bureau", "id"]) | _not_measures()

@@ -38,6 +38,10 @@ CASES = {
     "郑州市": "local_government",  # a city inspected as a whole ("对郑州市进行了巡视")
     "均川镇": "local_government",
     "县育才中学党委(县中职校)": "education",
+    "安庆一中党委": "education",  # a school by its short name
+    "中共临沂二中委员会": "education",
+    "华南师大附中党委": "education",
+    "中共某县委员会": "local_government",
 }
 
 
