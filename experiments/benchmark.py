@@ -191,8 +191,7 @@ def paired_bootstrap_files(a_path: Path, b_path: Path, source: str = "real",
         diffs.append(f1(idx, pa) - f1(idx, pb))
     diffs = np.asarray(diffs)
     return {"a": Path(a_path).stem, "b": Path(b_path).stem, "source": source, "measures": int(len(y)),
-            "notices": len(names),
-            "difference": float(observed), "low": float(np.quantile(diffs, 0.025)),
+            "notices": len(names), "difference": float(observed), "low": float(np.quantile(diffs, 0.025)),
             "high": float(np.quantile(diffs, 0.975)), "share_a_better": float(np.mean(diffs > 0)),
             "replicates": replicates}
 
